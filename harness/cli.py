@@ -1,0 +1,167 @@
+"""The ``harness`` command: run, list, plugins, leaderboard.
+
+Every failure ends in one line on stderr (``harness: error: ...``) and a non-zero
+exit code; ``HARNESS_DEBUG=1`` adds the traceback for bug reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from harness import __version__
+from harness.errors import HarnessError, UsageError, one_line
+from harness.pluginhost import PluginHost, get_host
+from harness.runner import RunOptions, TaskOutcome, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="Benchmark text and code embedding models.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run_cmd = commands.add_parser("run", help="evaluate an encoder on tasks")
+    run_cmd.add_argument("--encoder", required=True, help="encoder name (see 'harness list encoders')")
+    which = run_cmd.add_mutually_exclusive_group()
+    which.add_argument("--tasks", type=_comma_list, help="comma-separated tasks, each NAME or NAME@SPLIT")
+    which.add_argument("--suite", help="a named suite (default: 'default')")
+    run_cmd.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: ./results)")
+    run_cmd.add_argument("--batch-size", type=int, default=32, help="encoder batch size (default: 32)")
+    run_cmd.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    run_cmd.add_argument("--force", action="store_true", help="rerun tasks that already have results")
+    run_cmd.add_argument("--data-dir", type=Path, help="folder with the datasets (also $HARNESS_DATA_DIR)")
+    bars = run_cmd.add_mutually_exclusive_group()
+    bars.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress bars")
+    bars.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
+
+    list_cmd = commands.add_parser("list", help="list registered encoders, tasks or suites")
+    list_cmd.add_argument("what", choices=("encoders", "tasks", "suites"))
+
+    commands.add_parser("plugins", help="list plugins with their versions and origins")
+
+    board_cmd = commands.add_parser("leaderboard", help="aggregate a results folder and print the table")
+    board_cmd.add_argument("folder", nargs="?", type=Path, default=Path("results"))
+    return parser
+
+
+def _comma_list(text: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected at least one name")
+    return items
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        host = get_host()
+        return COMMANDS[args.command](host, args)
+    except HarnessError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail("interrupted; finished tasks are saved, rerun to resume", 130)
+    except Exception as exc:  # never a bare traceback for users
+        if os.environ.get("HARNESS_DEBUG"):
+            traceback.print_exc()
+        return _fail(f"{type(exc).__name__}: {one_line(exc)} (set HARNESS_DEBUG=1 for the traceback)", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"harness: error: {message}", file=sys.stderr)
+    return code
+
+
+def _warn_plugin_problems(host: PluginHost) -> None:
+    for line in host.problems():
+        print(f"harness: warning: {line}", file=sys.stderr)
+
+
+def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
+    _warn_plugin_problems(host)
+    if args.progress is False or (args.progress is None and not sys.stderr.isatty()):
+        # Quiets the bars of libraries that plugins use (transformers, huggingface_hub) too.
+        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    _check_device(args.device)
+    catalog = host.catalog
+    refs = catalog.task_refs(args.tasks, args.suite)
+    options = RunOptions(
+        out_dir=args.out,
+        force=args.force,
+        device=args.device,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        progress=args.progress,
+    )
+
+    def show(outcome: TaskOutcome) -> None:
+        if outcome.status == "failed":
+            print(f"{outcome.ref}: FAILED: {outcome.error}", file=sys.stderr, flush=True)
+            return
+        note = "skipped: already done, --force reruns it" if outcome.status == "skipped" else f"{outcome.seconds:.1f} s"
+        print(f"{outcome.ref}: {outcome.main_metric} = {outcome.main_score:.5f}  ({note})", flush=True)
+
+    report = run(catalog, args.encoder, refs, options, on_outcome=show)
+    print(f"results in {args.out}/ (leaderboard: harness leaderboard {args.out})")
+    if report.failed:
+        names = ", ".join(o.ref for o in report.failed)
+        return _fail(f"{len(report.failed)} of {len(report.outcomes)} task(s) failed: {names}", 1)
+    return 0
+
+
+def _check_device(device: str) -> None:
+    if device == "cpu":
+        return
+    if not device.startswith("cuda"):
+        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: no CUDA device is available (torch {torch.__version__})")
+
+
+def cmd_list(host: PluginHost, args: argparse.Namespace) -> int:
+    _warn_plugin_problems(host)
+    catalog = host.catalog
+    if args.what == "suites":
+        for name, suite in sorted(catalog.suites.items()):
+            print(f"{name:<24} {', '.join(suite.tasks)}  [{suite.plugin}]")
+            if suite.description:
+                print(f"{'':<24} {suite.description}")
+        return 0
+    table = catalog.encoders if args.what == "encoders" else catalog.tasks
+    for name, registration in sorted(table.items()):
+        shown = f"{name}<argument>" if registration.is_family else name
+        print(f"{shown:<24} {registration.description}  [{registration.plugin}]")
+    return 0
+
+
+def cmd_plugins(host: PluginHost, args: argparse.Namespace) -> int:
+    host.catalog  # runs the registration hooks, so hook failures show up below
+    for info in host.infos.values():
+        status = info.status if info.error is None else f"{info.status}: {info.error}"
+        hooks = ", ".join(info.hooks) or "-"
+        print(f"{info.name:<24} {info.version:<10} {info.source}")
+        print(f"{'':<24} hooks: {hooks}; status: {status}")
+    return 0
+
+
+def cmd_leaderboard(host: PluginHost, args: argparse.Namespace) -> int:
+    from harness.leaderboard import print_leaderboard
+    from harness.results import build_leaderboard, write_json_atomic, LEADERBOARD_FILE
+
+    board = build_leaderboard(args.folder)
+    write_json_atomic(args.folder / LEADERBOARD_FILE, board)
+    print_leaderboard(board)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Finding, verifying and reading dataset files.
+
+A task names its files relative to a data directory laid out like ``shared/data``.
+They are looked for, in order, in the ``--data-dir`` folder (or
+``$HARNESS_DATA_DIR``) and then in the copy embedded in this package (compressed
+with xz, so the default suite runs offline from a fresh install).  Every file with
+a known sha256 is checked before a task sees it: a score is only comparable if the
+data is the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import lzma
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from harness.errors import DataError
+
+if TYPE_CHECKING:
+    from harness.task import DatasetFile
+
+DATA_DIR_ENV = "HARNESS_DATA_DIR"
+EMBEDDED_ROOT = Path(__file__).parent / "embedded_data"
+EMBEDDED_SUFFIX = ".xz"
+
+
+class ResolvedFile:
+    """A located, verified file; its bytes are read once, when it is resolved."""
+
+    def __init__(self, label: str, data: bytes, sha256: str) -> None:
+        self.label = label
+        self.data = data
+        self.sha256 = sha256
+
+    def text(self) -> str:
+        try:
+            return self.data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = self.data[: exc.start].count(b"\n") + 1
+            raise DataError(self.label, f"not valid UTF-8 (byte {exc.start})", line=line) from None
+
+
+class DataFiles:
+    """Read access to a task's files, resolved and checksum-verified by the harness.
+
+    Tasks read through this object rather than opening paths, so that embedded
+    compressed copies, data directories and absolute user paths look the same, and
+    every error message names the file as the user knows it.
+    """
+
+    def __init__(self, resolved: dict[str, ResolvedFile]) -> None:
+        self._resolved = resolved
+
+    def text(self, path: str) -> str:
+        """The file's text (UTF-8); a decoding error names the file and line."""
+        return self._resolved[path].text()
+
+    def lines(self, path: str) -> list[str]:
+        """The file's lines without their line endings."""
+        return self.text(path).splitlines()
+
+    def label(self, path: str) -> str:
+        """How error messages name the file."""
+        return self._resolved[path].label
+
+    def sha256(self) -> dict[str, str]:
+        """The sha256 of every file read, keyed by the task's path for it."""
+        return {p: f.sha256 for p, f in self._resolved.items()}
+
+
+@dataclass(frozen=True)
+class DataLocator:
+    """Where dataset files are looked for, in order."""
+
+    data_dir: Path | None = None
+    use_embedded: bool = True
+
+    @classmethod
+    def from_settings(cls, data_dir: str | Path | None) -> "DataLocator":
+        """``--data-dir`` wins over ``$HARNESS_DATA_DIR``; both fall back to the embedded copy."""
+        chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
+        if chosen is None:
+            return cls()
+        folder = Path(chosen).expanduser()
+        if not folder.is_dir():
+            raise DataError(folder, "data directory does not exist (from --data-dir or $HARNESS_DATA_DIR)")
+        return cls(data_dir=folder.resolve())
+
+    def resolve(self, files: Iterable["DatasetFile"]) -> DataFiles:
+        return DataFiles({f.path: self._resolve_one(f) for f in files})
+
+    def _resolve_one(self, wanted: "DatasetFile") -> ResolvedFile:
+        looked: list[str] = []
+        if os.path.isabs(wanted.path):
+            candidates = [Path(wanted.path)]
+        else:
+            candidates = [self.data_dir / wanted.path] if self.data_dir else []
+        for path in candidates:
+            looked.append(str(path))
+            if path.is_file():
+                return _verified(str(path), _read(path), wanted.sha256)
+            if path.exists():
+                raise DataError(path, "is not a file")
+        if not os.path.isabs(wanted.path) and self.use_embedded:
+            packed = EMBEDDED_ROOT / (wanted.path + EMBEDDED_SUFFIX)
+            looked.append("the embedded data")
+            if packed.is_file():
+                label = f"<embedded>/{wanted.path}"
+                try:
+                    data = lzma.decompress(packed.read_bytes())
+                except lzma.LZMAError as exc:
+                    raise DataError(label, f"embedded copy is corrupt ({exc})") from None
+                return _verified(label, data, wanted.sha256)
+        raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(path, f"cannot be read ({exc.strerror})") from None
+
+
+def _verified(label: str, data: bytes, expected: str | None) -> ResolvedFile:
+    digest = hashlib.sha256(data).hexdigest()
+    if expected is not None and digest != expected:
+        raise DataError(
+            label,
+            f"sha256 mismatch: expected {expected[:16]}..., found {digest[:16]}... "
+            "(a different version of the dataset; scores would not be comparable)",
+        )
+    return ResolvedFile(label, data, digest)

@@ -1,0 +1,58 @@
+"""The hooks a plugin can implement: the whole extension API of the harness.
+
+Built-in encoders, tasks and suites (``harness.plugins``) use exactly these hooks,
+so what works for them works for a third-party package that declares an entry
+point in the ``harness`` group::
+
+    [project.entry-points.harness]
+    my_plugin = "my_package.harness_plugin"
+
+Each hook receives a ``register`` callable.  Registration is by *factory*, not by
+instance, because building an encoder usually loads model weights: the host only
+calls the factory for the encoder the user asked for.  A hook implementation may
+accept fewer arguments than the specification lists (pluggy's rule), so new
+arguments never break old plugins.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from harness.registry import EncoderRegister, SuiteRegister, TaskRegister
+
+PROJECT_NAME = "harness"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def harness_register_encoders(register: EncoderRegister) -> None:
+    """Register encoders: ``register(name, factory, description="")``.
+
+    ``factory(settings: EncoderSettings) -> Encoder`` is called only when the
+    encoder is used.  A *name* ending in ``:`` registers a family: ``sbert:``
+    matches ``sbert:/any/path`` and the factory finds the text after the colon in
+    ``settings.argument``.
+    """
+
+
+@hookspec
+def harness_register_tasks(register: TaskRegister) -> None:
+    """Register tasks: ``register(name, factory, description="")``.
+
+    ``factory(argument: str | None) -> Task``.  As for encoders, a name ending in
+    ``:`` registers a family (``beir:`` takes a folder).  A task may be asked for
+    with a split, ``name@split``; the task says which splits it has.
+    """
+
+
+@hookspec
+def harness_register_suites(register: SuiteRegister) -> None:
+    """Register suites, named lists of tasks: ``register(name, tasks, description="")``.
+
+    ``tasks`` are task references as a user would type them (``sickr@full``).
+    """

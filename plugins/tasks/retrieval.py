@@ -1,0 +1,151 @@
+"""Retrieval on BEIR-layout folders: exact cosine search with faiss, metrics by pytrec_eval.
+
+The protocol is MTEB's (and BEIR's): queries are the split's judged queries,
+documents are ``title + " " + text``; every query is scored against the whole
+corpus by cosine similarity (inner product of L2-normalised embeddings) and the
+top 1000 go to ``pytrec_eval``.  nDCG@10 is the main score; MAP, recall,
+precision and MRR at 1, 3, 5, 10, 20, 100 and 1000 come with it, each averaged
+over the judged queries.  MRR@k is ``pytrec_eval``'s reciprocal rank on the run
+cut to its top k.
+
+``beir:/path/to/folder`` turns any folder in that layout into a task; its splits
+are the files in ``qrels/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import pytrec_eval
+
+from harness import DataError, DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, TextKind, hookimpl
+from harness.task import task_path
+
+from .beir_files import read_corpus, read_qrels, read_queries
+
+K_VALUES = (1, 3, 5, 10, 20, 100, 1000)
+TOP_K = max(K_VALUES)
+
+
+def normalized(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def exact_search(queries: np.ndarray, documents: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` documents per query by inner product, exactly (faiss ``IndexFlatIP``)."""
+    index = faiss.IndexFlatIP(documents.shape[1])
+    index.add(np.ascontiguousarray(documents, dtype=np.float32))
+    scores, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, documents.shape[0]))
+    return scores, rows
+
+
+def retrieval_metrics(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    """Mean over judged queries of every metric at every cut-off, computed by pytrec_eval."""
+    ks = ",".join(str(k) for k in K_VALUES)
+    measures = {f"ndcg_cut.{ks}", f"map_cut.{ks}", f"recall.{ks}", f"P.{ks}"}
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    names = {"ndcg_cut": "ndcg_at", "map_cut": "map_at", "recall": "recall_at", "P": "precision_at"}
+    metrics: dict[str, float] = {}
+    for measure, name in names.items():
+        for k in K_VALUES:
+            metrics[f"{name}_{k}"] = float(np.mean([scores[f"{measure}_{k}"] for scores in per_query.values()]))
+    rr_evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
+    for k in K_VALUES:
+        cut = {q: dict(_top(docs, k)) for q, docs in run.items()}
+        metrics[f"mrr_at_{k}"] = float(np.mean([s["recip_rank"] for s in rr_evaluator.evaluate(cut).values()]))
+    return metrics
+
+
+def _top(docs: dict[str, float], k: int) -> list[tuple[str, float]]:
+    # trec_eval's order: score descending, then document id descending.
+    return sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)[:k]
+
+
+class RetrievalTask(Task):
+    """A BEIR-layout folder: relative to the data directory (built-ins) or absolute (user folders)."""
+
+    family = "retrieval"
+    main_metric = "ndcg_at_10"
+
+    def __init__(
+        self,
+        folder: str,
+        splits: tuple[str, ...],
+        *,
+        description: str = "",
+        sha256: dict[str, str] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.splits = splits
+        self.default_split = "test" if "test" in splits else splits[0]
+        self.description = description or f"BEIR-layout retrieval on {folder}"
+        self._sha256 = sha256 or {}
+
+    def _file(self, name: str) -> DatasetFile:
+        path = f"{self.folder}/{name}"
+        return DatasetFile(path, self._sha256.get(name))
+
+    def dataset_files(self, split: str) -> list[DatasetFile]:
+        return [self._file("corpus.jsonl"), self._file("queries.jsonl"), self._file(f"qrels/{split}.tsv")]
+
+    def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+        corpus_file, queries_file, qrels_file = (f.path for f in self.dataset_files(split))
+        qrels = read_qrels(files, qrels_file)
+        queries = read_queries(files, queries_file)
+        corpus = read_corpus(files, corpus_file)
+        missing = [q for q in qrels if q not in queries]
+        if missing:
+            raise DataError(files.label(qrels_file), f"query id {missing[0]!r} is not in queries.jsonl ({len(missing)} such)")
+        query_ids = list(qrels)
+        query_vectors = normalized(encode([queries[q] for q in query_ids], TextKind.QUERY))
+        doc_vectors = normalized(encode(corpus.texts, TextKind.DOCUMENT))
+        scores, rows = exact_search(query_vectors, doc_vectors, TOP_K)
+        run = {
+            q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i]) if r >= 0}
+            for i, q in enumerate(query_ids)
+        }
+        metrics = retrieval_metrics(run, qrels)
+        return TaskOutput(
+            metrics=metrics,
+            main_score=metrics[self.main_metric],
+            n_examples=len(query_ids),
+            details={"corpus_size": len(corpus.ids)},
+        )
+
+
+SCIFACT_SHA256 = {
+    "corpus.jsonl": "dec31c8182f3d744c7d2c09423756fd1d17cbef75808db13ba01cc0aab4d1ac6",
+    "queries.jsonl": "8ff84a7c903f722981cd8d595c022660140c51867b27608a6d4910db86080313",
+    "qrels/test.tsv": "0864bb985e0ca2367ba217977e72004d549054b2b06666ed9d4825ac7c21284c",
+}
+
+
+def scifact(_argument: str | None) -> RetrievalTask:
+    return RetrievalTask(
+        "scifact",
+        ("test",),
+        description="SciFact (Wadden et al., 2020) in BEIR layout: 300 test claims, 5183 abstracts.",
+        sha256=SCIFACT_SHA256,
+    )
+
+
+def beir_folder(argument: str | None) -> RetrievalTask:
+    assert argument is not None
+    folder = Path(argument).expanduser()
+    if not folder.is_dir():
+        raise DataError(folder, "no such folder (beir: takes a folder with corpus.jsonl, queries.jsonl, qrels/)")
+    qrels_dir = folder / "qrels"
+    splits = tuple(sorted(p.stem for p in qrels_dir.glob("*.tsv"))) if qrels_dir.is_dir() else ()
+    if not splits:
+        raise DataError(qrels_dir, "no qrels files (expected qrels/<split>.tsv, e.g. qrels/test.tsv)")
+    return RetrievalTask(task_path(folder), splits)
+
+
+@hookimpl
+def harness_register_tasks(register: Any) -> None:
+    register("scifact", scifact, "SciFact retrieval (BEIR), nDCG@10")
+    register("beir:", beir_folder, "any folder in BEIR layout: beir:/path/to/folder")

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# No test may reach a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+from harness import pluginhost  # noqa: E402
+
+from .fakes import FakePlugin  # noqa: E402
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_host(monkeypatch: pytest.MonkeyPatch):
+    """Each test gets a fresh plugin host that loads built-ins only.
+
+    Third-party plugins installed in the environment must not change what the
+    suite sees; tests that want entry points opt in through ``HARNESS_LOAD_PLUGINS``.
+    """
+    monkeypatch.setenv("HARNESS_LOAD_PLUGINS", "")
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    pluginhost.reset_host()
+    yield
+    pluginhost.reset_host()
+
+
+@pytest.fixture
+def fake_plugin():
+    host = pluginhost.get_host()
+    host.register(FakePlugin(), name="fake")
+    yield host
+    host.unregister("fake")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "SHA256SUMS").is_file():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def thirdparty_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo third-party plugin, built and installed by pip into a private folder.
+
+    A real distribution with real entry points: ``harness`` finds it exactly as
+    it would on a user's machine once that folder is on ``PYTHONPATH``.
+    """
+    source = tmp_path_factory.mktemp("src") / "plugin"
+    shutil.copytree(TESTS / "thirdparty_plugin", source)
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--target", str(target), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def harness_cli(args: list[str], *, site: Path | None = None, env: dict[str, str] | None = None,
+                cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real ``harness`` command in a subprocess."""
+    full_env = dict(os.environ)
+    full_env.pop("HARNESS_LOAD_PLUGINS", None)
+    if site is not None:
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), full_env.get("PYTHONPATH", "")]))
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+    )

@@ -1,0 +1,82 @@
+"""Names, families, splits and registrations."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import EncoderSettings, hookimpl
+from harness.errors import UsageError
+from harness.pluginhost import PluginHost
+from harness.registry import TaskRef
+
+from .fakes import HashingEncoder
+
+
+def test_task_ref_parsing() -> None:
+    assert TaskRef.parse("sickr@full") == TaskRef("sickr", "full")
+    assert TaskRef.parse("stsb") == TaskRef("stsb", None)
+    assert TaskRef.parse("beir:/data/x@y/scifact") == TaskRef("beir:/data/x@y/scifact", None)
+    assert TaskRef.parse("beir:/data/scifact@dev") == TaskRef("beir:/data/scifact", "dev")
+
+
+class Family:
+    @hookimpl
+    def harness_register_encoders(self, register):
+        register("hash:", lambda settings: HashingEncoder(dim=int(settings.argument)), "hash:<dim>")
+
+
+def test_family_names_pass_their_argument() -> None:
+    host = PluginHost()
+    host.register(Family(), name="family")
+    encoder = host.catalog.build_encoder("hash:16", EncoderSettings())
+    assert encoder.dim == 16 and encoder.name == "hash:16"
+    with pytest.raises(UsageError, match="needs an argument"):
+        host.catalog.build_encoder("hash:", EncoderSettings())
+
+
+class Clash:
+    @hookimpl
+    def harness_register_encoders(self, register):
+        register("hash:", lambda settings: HashingEncoder(), "a second owner")
+
+
+def test_a_name_registered_twice_keeps_the_first_and_reports_the_second() -> None:
+    host = PluginHost()
+    host.register(Family(), name="family")
+    host.register(Clash(), name="clash")
+    assert host.catalog.encoders["hash:"].plugin == "family"
+    assert any("ignored: already registered by 'family'" in p for p in host.problems())
+
+
+class FactoryFails:
+    @hookimpl
+    def harness_register_encoders(self, register):
+        def explode(settings):
+            raise FileNotFoundError("weights.bin missing\nmore detail")
+
+        register("explodes", explode)
+
+
+def test_a_failing_factory_is_one_line_naming_the_plugin() -> None:
+    host = PluginHost()
+    host.register(FactoryFails(), name="factory-fails")
+    with pytest.raises(Exception, match=r"plugin 'factory-fails' could not build encoder 'explodes': "
+                                        r"FileNotFoundError: weights.bin missing$"):
+        host.catalog.build_encoder("explodes", EncoderSettings())
+
+
+class SubsetArgs:
+    """Implements a hook without the argument it does not need (pluggy's rule)."""
+
+    called = False
+
+    @hookimpl
+    def harness_register_suites(self):
+        SubsetArgs.called = True
+
+
+def test_hook_implementations_may_take_fewer_arguments() -> None:
+    host = PluginHost()
+    host.register(SubsetArgs(), name="subset")
+    host.catalog
+    assert SubsetArgs.called

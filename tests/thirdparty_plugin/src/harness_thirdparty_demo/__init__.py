@@ -1,0 +1,1 @@
+"""A demo third-party plugin for cpt-harness."""

@@ -14,7 +14,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from harness import pluginhost  # noqa: E402
 
-from .fakes import FakePlugin  # noqa: E402
+from fakes import FakePlugin  # noqa: E402
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -67,17 +67,3 @@ def thirdparty_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
     )
     return target
-
-
-def harness_cli(args: list[str], *, site: Path | None = None, env: dict[str, str] | None = None,
-                cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the real ``harness`` command in a subprocess."""
-    full_env = dict(os.environ)
-    full_env.pop("HARNESS_LOAD_PLUGINS", None)
-    if site is not None:
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), full_env.get("PYTHONPATH", "")]))
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
-    )

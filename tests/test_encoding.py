@@ -11,7 +11,7 @@ from harness import TextKind
 from harness.encoding import EncodingSession
 from harness.errors import EncoderOutputError, HarnessError
 
-from .fakes import HashingEncoder
+from fakes import HashingEncoder
 
 
 def test_rows_follow_the_input_order_and_duplicates_are_encoded_once() -> None:

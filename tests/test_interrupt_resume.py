@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import harness_cli
+from helpers import harness_cli
 
 
 def test_kill_then_rerun_resumes(thirdparty_site: Path, tmp_path: Path) -> None:
@@ -19,7 +19,7 @@ def test_kill_then_rerun_resumes(thirdparty_site: Path, tmp_path: Path) -> None:
     env.pop("HARNESS_LOAD_PLUGINS", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", "--encoder", "demo-hash", "--suite", "demo", "--out", str(out)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
     first = out / "demo-hash" / "demo-sts@test.json"
     deadline = time.monotonic() + 120

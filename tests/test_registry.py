@@ -9,7 +9,7 @@ from harness.errors import UsageError
 from harness.pluginhost import PluginHost
 from harness.registry import TaskRef
 
-from .fakes import HashingEncoder
+from fakes import HashingEncoder
 
 
 def test_task_ref_parsing() -> None:

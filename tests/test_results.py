@@ -11,7 +11,7 @@ import pytest
 from harness.cli import main
 from harness.results import SCHEMA_DIR, result_path, slug, write_json_atomic
 
-from .fakes import FakePlugin
+from fakes import FakePlugin
 
 
 def validator(name: str) -> jsonschema.Validator:
@@ -64,7 +64,7 @@ def test_rerun_skips_finished_pairs_and_force_recomputes(fake_plugin, tmp_path: 
 def test_a_changed_encoder_fingerprint_is_recomputed(fake_plugin, tmp_path: Path, monkeypatch, capsys) -> None:
     assert run(tmp_path) == 0
     capsys.readouterr()
-    from tests import fakes
+    import fakes
 
     monkeypatch.setattr(fakes.HashingEncoder, "fingerprint", lambda self: {"kind": "hashing", "version": 2})
     assert run(tmp_path) == 0

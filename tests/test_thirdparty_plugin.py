@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import harness_cli
+from helpers import harness_cli
 
 
 def test_plugins_lists_thirdparty_with_version_and_origin(thirdparty_site: Path) -> None:

@@ -10,8 +10,10 @@ import argparse
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+
+from tqdm.auto import tqdm
 
 from harness import __version__
 from harness.errors import HarnessError, UsageError, one_line
@@ -35,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--force", action="store_true", help="rerun tasks that already have results")
     run_cmd.add_argument("--data-dir", type=Path, help="folder with the datasets (also $HARNESS_DATA_DIR)")
     bars = run_cmd.add_mutually_exclusive_group()
-    bars.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress bars")
+    bars.add_argument(
+        "--progress", dest="progress", action="store_true", default=None, help="always show progress bars"
+    )
     bars.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
 
     list_cmd = commands.add_parser("list", help="list registered encoders, tasks or suites")
@@ -99,11 +103,12 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
     )
 
     def show(outcome: TaskOutcome) -> None:
+        # tqdm.write keeps these lines clear of the progress bars.
         if outcome.status == "failed":
-            print(f"{outcome.ref}: FAILED: {outcome.error}", file=sys.stderr, flush=True)
+            tqdm.write(f"{outcome.ref}: FAILED: {outcome.error}", file=sys.stderr)
             return
         note = "skipped: already done, --force reruns it" if outcome.status == "skipped" else f"{outcome.seconds:.1f} s"
-        print(f"{outcome.ref}: {outcome.main_metric} = {outcome.main_score:.5f}  ({note})", flush=True)
+        tqdm.write(f"{outcome.ref}: {outcome.main_metric} = {outcome.main_score:.5f}  ({note})", file=sys.stdout)
 
     report = run(catalog, args.encoder, refs, options, on_outcome=show)
     print(f"results in {args.out}/ (leaderboard: harness leaderboard {args.out})")
@@ -141,7 +146,7 @@ def cmd_list(host: PluginHost, args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(host: PluginHost, args: argparse.Namespace) -> int:
-    host.catalog  # runs the registration hooks, so hook failures show up below
+    _ = host.catalog  # runs the registration hooks, so hook failures show up below
     for info in host.infos.values():
         status = info.status if info.error is None else f"{info.status}: {info.error}"
         hooks = ", ".join(info.hooks) or "-"
@@ -152,7 +157,7 @@ def cmd_plugins(host: PluginHost, args: argparse.Namespace) -> int:
 
 def cmd_leaderboard(host: PluginHost, args: argparse.Namespace) -> int:
     from harness.leaderboard import print_leaderboard
-    from harness.results import build_leaderboard, write_json_atomic, LEADERBOARD_FILE
+    from harness.results import LEADERBOARD_FILE, build_leaderboard, write_json_atomic
 
     board = build_leaderboard(args.folder)
     write_json_atomic(args.folder / LEADERBOARD_FILE, board)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from harness.errors import DataError
 
@@ -79,7 +80,7 @@ class DataLocator:
     use_embedded: bool = True
 
     @classmethod
-    def from_settings(cls, data_dir: str | Path | None) -> "DataLocator":
+    def from_settings(cls, data_dir: str | Path | None) -> DataLocator:
         """``--data-dir`` wins over ``$HARNESS_DATA_DIR``; both fall back to the embedded copy."""
         chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
         if chosen is None:
@@ -89,10 +90,10 @@ class DataLocator:
             raise DataError(folder, "data directory does not exist (from --data-dir or $HARNESS_DATA_DIR)")
         return cls(data_dir=folder.resolve())
 
-    def resolve(self, files: Iterable["DatasetFile"]) -> DataFiles:
+    def resolve(self, files: Iterable[DatasetFile]) -> DataFiles:
         return DataFiles({f.path: self._resolve_one(f) for f in files})
 
-    def _resolve_one(self, wanted: "DatasetFile") -> ResolvedFile:
+    def _resolve_one(self, wanted: DatasetFile) -> ResolvedFile:
         looked: list[str] = []
         if os.path.isabs(wanted.path):
             candidates = [Path(wanted.path)]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 
-class TextKind(str, enum.Enum):
+class TextKind(enum.StrEnum):
     """The role a text plays, for asymmetric encoders.
 
     cpt wraps queries in ``[ ]`` and documents in ``{ }``; sentence-transformers

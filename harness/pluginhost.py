@@ -20,8 +20,9 @@ import importlib
 import importlib.metadata as md
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -118,8 +119,8 @@ class PluginHost:
     def _build_catalog(self) -> Catalog:
         catalog = Catalog()
         hooks = [
-            ("harness_register_encoders", lambda plugin: EncoderRegister(catalog.encoders, "encoder", plugin, catalog.problems)),
-            ("harness_register_tasks", lambda plugin: TaskRegister(catalog.tasks, "task", plugin, catalog.problems)),
+            ("harness_register_encoders", lambda plugin: EncoderRegister(catalog.encoders, plugin, catalog.problems)),
+            ("harness_register_tasks", lambda plugin: TaskRegister(catalog.tasks, plugin, catalog.problems)),
             ("harness_register_suites", lambda plugin: SuiteRegister(catalog.suites, plugin, catalog.problems)),
         ]
         for hook_name, make_register in hooks:
@@ -184,4 +185,3 @@ def reset_host() -> None:
     """Forget the process-wide host (tests; after installing a plugin at run time)."""
     global _host
     _host = None
-

@@ -9,8 +9,9 @@ name is answered with the known names closest to it.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from harness.encoder import Encoder, EncoderSettings
 from harness.errors import HarnessError, UsageError, one_line
@@ -50,7 +51,7 @@ class TaskRef:
     split: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "TaskRef":
+    def parse(cls, text: str) -> TaskRef:
         text = text.strip()
         # A split is the part after the last '@', unless that '@' is inside a family
         # argument that is a path (paths may contain '@' but rarely end with '@word').
@@ -75,12 +76,17 @@ class Catalog:
     # -- lookups -----------------------------------------------------------------
     def build_encoder(self, name: str, settings: EncoderSettings) -> Encoder:
         registration, argument = _lookup(self.encoders, name, "encoder")
-        encoder = _call_factory(registration, "encoder", name, EncoderSettings(
-            argument=argument,
-            device=settings.device,
-            batch_size=settings.batch_size,
-            options=settings.options,
-        ))
+        encoder = _call_factory(
+            registration,
+            "encoder",
+            name,
+            EncoderSettings(
+                argument=argument,
+                device=settings.device,
+                batch_size=settings.batch_size,
+                options=settings.options,
+            ),
+        )
         if not isinstance(encoder, Encoder):
             raise HarnessError(
                 f"plugin {registration.plugin!r}: encoder factory for {name!r} returned "
@@ -99,9 +105,7 @@ class Catalog:
             )
         task.name = ref.name
         if ref.split is not None and ref.split not in task.splits:
-            raise UsageError(
-                f"task {ref.name!r} has no split {ref.split!r}; its splits: {', '.join(task.splits)}"
-            )
+            raise UsageError(f"task {ref.name!r} has no split {ref.split!r}; its splits: {', '.join(task.splits)}")
         return task
 
     def task_refs(self, tasks: Sequence[str] | None, suite: str | None) -> list[TaskRef]:
@@ -143,68 +147,67 @@ def _call_factory(registration: Registration, what: str, name: str, argument: An
         raise
     except Exception as exc:  # a plugin's own failure, reported in one line
         raise HarnessError(
-            f"plugin {registration.plugin!r} could not build {what} {name!r}: "
-            f"{type(exc).__name__}: {one_line(exc)}"
+            f"plugin {registration.plugin!r} could not build {what} {name!r}: {type(exc).__name__}: {one_line(exc)}"
         ) from exc
 
 
 class _Register:
-    """The ``register`` callable handed to a hook; it knows which plugin is registering."""
+    """The ``register`` callable handed to a hook; it knows which plugin is registering.
 
-    def __init__(self, table: dict[str, Registration], what: str, plugin: str, problems: list[str]) -> None:
+    Registrations are held back until the plugin's hook returns, so a hook that
+    raises half-way registers nothing.
+    """
+
+    what = ""
+
+    def __init__(self, table: dict[str, Any], plugin: str, problems: list[str]) -> None:
         self._table = table
-        self._what = what
         self._plugin = plugin
         self._problems = problems
-        self.pending: dict[str, Registration] = {}
+        self.pending: dict[str, Registration | Suite] = {}
 
-    def __call__(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
-        if not isinstance(name, str) or not name or name.strip() != name:
-            raise ValueError(f"{self._what} name must be a non-empty string without spaces, got {name!r}")
-        if not callable(factory):
-            raise TypeError(f"{self._what} {name!r}: factory is not callable")
-        self.pending[name] = Registration(name, factory, description, self._plugin)
+    def _check_name(self, name: str) -> None:
+        if not isinstance(name, str) or not name or name.strip() != name or " " in name:
+            raise ValueError(f"{self.what} name must be a non-empty string without spaces, got {name!r}")
 
     def commit(self) -> None:
-        for name, registration in self.pending.items():
+        for name, item in self.pending.items():
             existing = self._table.get(name)
-            if existing is not None and existing.plugin != registration.plugin:
+            if existing is not None and existing.plugin != item.plugin:
                 self._problems.append(
-                    f"{self._what} {name!r} from plugin {registration.plugin!r} ignored: "
-                    f"already registered by {existing.plugin!r}"
+                    f"{self.what} {name!r} from plugin {item.plugin!r} ignored: already registered by {existing.plugin!r}"
                 )
                 continue
-            self._table[name] = registration
+            self._table[name] = item
 
 
-class EncoderRegister(_Register):
+class _FactoryRegister(_Register):
+    def __call__(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
+        self._check_name(name)
+        if not callable(factory):
+            raise TypeError(f"{self.what} {name!r}: factory is not callable")
+        self.pending[name] = Registration(name, factory, description, self._plugin)
+
+
+class EncoderRegister(_FactoryRegister):
     """``register(name, factory, description="")`` with ``factory(settings) -> Encoder``."""
 
+    what = "encoder"
 
-class TaskRegister(_Register):
+
+class TaskRegister(_FactoryRegister):
     """``register(name, factory, description="")`` with ``factory(argument) -> Task``."""
 
+    what = "task"
 
-class SuiteRegister:
+
+class SuiteRegister(_Register):
     """``register(name, tasks, description="")``: a named list of task references."""
 
-    def __init__(self, table: dict[str, Suite], plugin: str, problems: list[str]) -> None:
-        self._table = table
-        self._plugin = plugin
-        self._problems = problems
-        self.pending: dict[str, Suite] = {}
+    what = "suite"
 
     def __call__(self, name: str, tasks: Sequence[str], description: str = "") -> None:
+        self._check_name(name)
         if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
             raise TypeError(f"suite {name!r}: tasks must be a list of task names")
         self.pending[name] = Suite(name, tuple(tasks), description, self._plugin)
-
-    def commit(self) -> None:
-        for name, suite in self.pending.items():
-            existing = self._table.get(name)
-            if existing is not None and existing.plugin != suite.plugin:
-                self._problems.append(
-                    f"suite {name!r} from plugin {suite.plugin!r} ignored: already registered by {existing.plugin!r}"
-                )
-                continue
-            self._table[name] = suite

@@ -14,8 +14,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError
@@ -44,7 +45,7 @@ def result_path(out_dir: Path, encoder_name: str, task_name: str, split: str) ->
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

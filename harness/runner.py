@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from tqdm.auto import tqdm
 
 from harness import __version__
 from harness.datafiles import DataLocator
@@ -79,13 +82,13 @@ def run(
         raise HarnessError(f"--batch-size must be at least 1, got {options.batch_size}")
     tasks = [(ref, catalog.build_task(ref)) for ref in refs]  # unknown names fail before any model loads
     locator = DataLocator.from_settings(options.data_dir)
-    encoder = catalog.build_encoder(
-        encoder_name, EncoderSettings(device=options.device, batch_size=options.batch_size)
-    )
+    encoder = catalog.build_encoder(encoder_name, EncoderSettings(device=options.device, batch_size=options.batch_size))
     encoder_block = _encoder_block(encoder)
     remove_stale_temporaries(options.out_dir)
     report = RunReport(encoder=encoder_name)
-    for ref, task in tasks:
+    bar = tqdm(tasks, desc="tasks", unit="task", disable=None if options.progress is None else not options.progress)
+    for ref, task in bar:
+        bar.set_postfix_str(str(ref))
         split = ref.split or task.default_split
         outcome = _run_one(task, split, encoder, encoder_block, locator, options)
         report.outcomes.append(outcome)
@@ -117,7 +120,9 @@ def _run_one(
         session = EncodingSession(encoder, progress=options.progress)
         output = task.evaluate(session, files, split)
         total = time.perf_counter() - started
-        record = _record(task, split, encoder_block, _checked_output(task, output), files.sha256(), session, total, options)
+        record = _record(
+            task, split, encoder_block, _checked_output(task, output), files.sha256(), session, total, options
+        )
     except HarnessError as exc:
         return TaskOutcome(ref, "failed", error=str(exc), seconds=time.perf_counter() - started)
     except Exception as exc:  # a bug in a task or encoder plugin: one line, the run goes on

@@ -12,9 +12,8 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from harness import pluginhost  # noqa: E402
-
 from fakes import FakePlugin  # noqa: E402
+from harness import pluginhost  # noqa: E402
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -63,8 +62,19 @@ def thirdparty_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(TESTS / "thirdparty_plugin", source)
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )

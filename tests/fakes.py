@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class HashingEncoder(Encoder):
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = WORD.findall(text.lower())
-            for token in words + [a + " " + b for a, b in zip(words, words[1:])]:
+            for token in words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]:
                 digest = hashlib.blake2b((self.salt + token).encode(), digest_size=8).digest()
                 out[row, int.from_bytes(digest[:4], "little") % self._dim] += 1.0 if digest[4] & 1 else -1.0
             out[row, 0] += 0.01  # never all-zero

@@ -8,8 +8,14 @@ import sys
 from pathlib import Path
 
 
-def harness_cli(args: list[str], *, site: Path | None = None, env: dict[str, str] | None = None,
-                cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def harness_cli(
+    args: list[str],
+    *,
+    site: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``harness`` command in a subprocess."""
     full_env = dict(os.environ)
     full_env.pop("HARNESS_LOAD_PLUGINS", None)
@@ -19,5 +25,9 @@ def harness_cli(args: list[str], *, site: Path | None = None, env: dict[str, str
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
         # Never the repository root: its harness/ folder must not shadow the installed package.
-        capture_output=True, text=True, env=full_env, cwd=cwd or Path.home(), timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or Path.home(),
+        timeout=timeout,
     )

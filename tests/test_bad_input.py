@@ -10,17 +10,22 @@ import pytest
 from harness.cli import main
 
 
-def beir_folder(root: Path, *, corpus: str | None = None, queries: str | None = None,
-                qrels: str | None = None) -> Path:
+def beir_folder(root: Path, *, corpus: str | None = None, queries: str | None = None, qrels: str | None = None) -> Path:
     folder = root / "mini"
     (folder / "qrels").mkdir(parents=True)
-    docs = [{"_id": f"d{i}", "title": f"title {i}", "text": f"document number {i} about topic {i % 3}"} for i in range(6)]
+    docs = [
+        {"_id": f"d{i}", "title": f"title {i}", "text": f"document number {i} about topic {i % 3}"} for i in range(6)
+    ]
     (folder / "corpus.jsonl").write_text(corpus if corpus is not None else "".join(json.dumps(d) + "\n" for d in docs))
     (folder / "queries.jsonl").write_text(
-        queries if queries is not None else "".join(json.dumps({"_id": f"q{i}", "text": f"topic {i}"}) + "\n" for i in range(3))
+        queries
+        if queries is not None
+        else "".join(json.dumps({"_id": f"q{i}", "text": f"topic {i}"}) + "\n" for i in range(3))
     )
     if qrels != "absent":
-        (folder / "qrels" / "test.tsv").write_text(qrels if qrels is not None else "query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td1\t1\nq2\td2\t1\n")
+        (folder / "qrels" / "test.tsv").write_text(
+            qrels if qrels is not None else "query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td1\t1\nq2\td2\t1\n"
+        )
     return folder
 
 
@@ -106,15 +111,33 @@ def test_missing_folder(capsys, fake_plugin, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("sts-test.csv", "genre\tfile\tyear\tid\t2.5\tonly one sentence\n", "sts-test.csv:1: expected at least 7 tab-separated fields, found 6"),
+        (
+            "sts-test.csv",
+            "genre\tfile\tyear\tid\t2.5\tonly one sentence\n",
+            "sts-test.csv:1: expected at least 7 tab-separated fields, found 6",
+        ),
         ("sts-test.csv", "g\tf\ty\ti\tfive\ta\tb\n", "sts-test.csv:1: field 'score' is not a number: 'five'"),
     ],
 )
-def test_sts_benchmark_reader_errors(capsys, fake_plugin, tmp_path: Path, name: str, content: str, expected: str) -> None:
+def test_sts_benchmark_reader_errors(
+    capsys, fake_plugin, tmp_path: Path, name: str, content: str, expected: str
+) -> None:
     data = tmp_path / "data" / "stsb" / "original"
     data.mkdir(parents=True)
     (data / name).write_text(content)
-    code = main(["run", "--encoder", "hashing", "--tasks", "stsb", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "run",
+            "--encoder",
+            "hashing",
+            "--tasks",
+            "stsb",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     # A copy that differs from the pinned release is refused before it is parsed.
     assert code == 1 and "sha256 mismatch" in failure_line(err)

@@ -14,8 +14,11 @@ from harness.errors import DataError
 from harness.plugins.tasks.retrieval import SCIFACT_SHA256
 from harness.plugins.tasks.sts import SICK_FILES, STSB_FILES
 
-PINNED = [*STSB_FILES.values(), *SICK_FILES.values(),
-          *(DatasetFile(f"scifact/{name}", sha) for name, sha in SCIFACT_SHA256.items())]
+PINNED = [
+    *STSB_FILES.values(),
+    *SICK_FILES.values(),
+    *(DatasetFile(f"scifact/{name}", sha) for name, sha in SCIFACT_SHA256.items()),
+]
 
 
 def test_every_embedded_file_decompresses_to_the_pinned_release() -> None:
@@ -54,7 +57,9 @@ def test_environment_variable_points_at_a_data_dir(tmp_path: Path, monkeypatch) 
 
 
 def test_missing_file_names_where_it_looked(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"nowhere/x.tsv: dataset file not found \(looked in: .*nowhere/x.tsv, the embedded data\)"):
+    with pytest.raises(
+        DataError, match=r"nowhere/x.tsv: dataset file not found \(looked in: .*nowhere/x.tsv, the embedded data\)"
+    ):
         DataLocator.from_settings(tmp_path).resolve([DatasetFile("nowhere/x.tsv")])
     with pytest.raises(DataError, match="data directory does not exist"):
         DataLocator.from_settings(tmp_path / "absent")

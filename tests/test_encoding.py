@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
+from fakes import HashingEncoder
 from harness import TextKind
 from harness.encoding import EncodingSession
 from harness.errors import EncoderOutputError, HarnessError
-
-from fakes import HashingEncoder
 
 
 def test_rows_follow_the_input_order_and_duplicates_are_encoded_once() -> None:

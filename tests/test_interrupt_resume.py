@@ -19,7 +19,11 @@ def test_kill_then_rerun_resumes(thirdparty_site: Path, tmp_path: Path) -> None:
     env.pop("HARNESS_LOAD_PLUGINS", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", "--encoder", "demo-hash", "--suite", "demo", "--out", str(out)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     first = out / "demo-hash" / "demo-sts@test.json"
     deadline = time.monotonic() + 120
@@ -40,6 +44,8 @@ def test_kill_then_rerun_resumes(thirdparty_site: Path, tmp_path: Path) -> None:
     assert "demo-sts@test: cosine_spearman" in rerun.stdout and "skipped" in rerun.stdout.splitlines()[0]
     assert json.loads(first.read_text())["date"] == first_record["date"]  # not recomputed
     assert sorted(p.name for p in (out / "demo-hash").glob("*.json")) == [
-        "demo-sts2@test.json", "demo-sts3@test.json", "demo-sts@test.json",
+        "demo-sts2@test.json",
+        "demo-sts3@test.json",
+        "demo-sts@test.json",
     ]
     assert not list(out.rglob("*.tmp"))

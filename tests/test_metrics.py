@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from harness import TextKind
 from harness.plugins.tasks.retrieval import exact_search, normalized, retrieval_metrics
 from harness.plugins.tasks.sts import sts_metrics
 from harness.plugins.tasks.sts_files import ScoredPair
@@ -23,7 +22,11 @@ def test_sts_metrics_are_spearman_of_cosine() -> None:
     cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     expected = spearmanr([p.score for p in pairs], cosine).statistic
     assert output.main_score == pytest.approx(expected, abs=1e-6)
-    assert output.n_examples == 20 and set(output.metrics) >= {"cosine_pearson", "manhattan_spearman", "euclidean_spearman"}
+    assert output.n_examples == 20 and set(output.metrics) >= {
+        "cosine_pearson",
+        "manhattan_spearman",
+        "euclidean_spearman",
+    }
 
 
 def test_exact_search_equals_brute_force() -> None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from fakes import HashingEncoder
 from harness import EncoderSettings, hookimpl
 from harness.errors import UsageError
 from harness.pluginhost import PluginHost
 from harness.registry import TaskRef
-
-from fakes import HashingEncoder
 
 
 def test_task_ref_parsing() -> None:
@@ -60,8 +59,11 @@ class FactoryFails:
 def test_a_failing_factory_is_one_line_naming_the_plugin() -> None:
     host = PluginHost()
     host.register(FactoryFails(), name="factory-fails")
-    with pytest.raises(Exception, match=r"plugin 'factory-fails' could not build encoder 'explodes': "
-                                        r"FileNotFoundError: weights.bin missing$"):
+    with pytest.raises(
+        Exception,
+        match=r"plugin 'factory-fails' could not build encoder 'explodes': "
+        r"FileNotFoundError: weights.bin missing$",
+    ):
         host.catalog.build_encoder("explodes", EncoderSettings())
 
 
@@ -78,5 +80,5 @@ class SubsetArgs:
 def test_hook_implementations_may_take_fewer_arguments() -> None:
     host = PluginHost()
     host.register(SubsetArgs(), name="subset")
-    host.catalog
+    _ = host.catalog
     assert SubsetArgs.called

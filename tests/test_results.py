@@ -8,10 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from fakes import FakePlugin
 from harness.cli import main
 from harness.results import SCHEMA_DIR, result_path, slug, write_json_atomic
-
-from fakes import FakePlugin
 
 
 def validator(name: str) -> jsonschema.Validator:

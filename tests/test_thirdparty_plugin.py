@@ -47,7 +47,8 @@ def test_load_plugins_allow_list_and_disable_list(thirdparty_site: Path) -> None
     none = harness_cli(["list", "encoders"], site=thirdparty_site, env={"HARNESS_LOAD_PLUGINS": ""})
     assert "demo-hash" not in none.stdout and "minilm-l6" in none.stdout
     disabled = harness_cli(
-        ["list", "encoders"], site=thirdparty_site,
+        ["list", "encoders"],
+        site=thirdparty_site,
         env={"HARNESS_DISABLE_PLUGINS": "demo_broken_import,demo_broken_hook"},
     )
     assert "demo-hash" in disabled.stdout and "warning" not in disabled.stderr

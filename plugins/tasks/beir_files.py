@@ -7,8 +7,9 @@ fault, before any encoding starts.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from harness import DataError, DataFiles
 
@@ -90,7 +91,9 @@ def read_qrels(files: DataFiles, path: str) -> dict[str, dict[str, int]]:
         if number == 1 and fields[0].strip().lower() in {"query-id", "query_id", "qid"}:
             continue
         if len(fields) != 3:
-            raise DataError(label, f"expected 3 tab-separated fields (query-id, corpus-id, score), found {len(fields)}", line=number)
+            raise DataError(
+                label, f"expected 3 tab-separated fields (query-id, corpus-id, score), found {len(fields)}", line=number
+            )
         query_id, doc_id, score = (f.strip() for f in fields)
         try:
             relevance = int(float(score))

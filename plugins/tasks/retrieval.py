@@ -99,13 +99,15 @@ class RetrievalTask(Task):
         corpus = read_corpus(files, corpus_file)
         missing = [q for q in qrels if q not in queries]
         if missing:
-            raise DataError(files.label(qrels_file), f"query id {missing[0]!r} is not in queries.jsonl ({len(missing)} such)")
+            raise DataError(
+                files.label(qrels_file), f"query id {missing[0]!r} is not in queries.jsonl ({len(missing)} such)"
+            )
         query_ids = list(qrels)
         query_vectors = normalized(encode([queries[q] for q in query_ids], TextKind.QUERY))
         doc_vectors = normalized(encode(corpus.texts, TextKind.DOCUMENT))
         scores, rows = exact_search(query_vectors, doc_vectors, TOP_K)
         run = {
-            q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i]) if r >= 0}
+            q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i], strict=True) if r >= 0}
             for i, q in enumerate(query_ids)
         }
         metrics = retrieval_metrics(run, qrels)

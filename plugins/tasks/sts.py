@@ -9,7 +9,8 @@ give them, untouched.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
@@ -63,13 +64,17 @@ class StsTask(Task):
 
 
 STSB_FILES = {
-    "test": DatasetFile("stsb/original/sts-test.csv", "affe45928a66ee5a708531233c95b7dacbbdc57f974f002a3d32ea0180cf816a"),
+    "test": DatasetFile(
+        "stsb/original/sts-test.csv", "affe45928a66ee5a708531233c95b7dacbbdc57f974f002a3d32ea0180cf816a"
+    ),
     "dev": DatasetFile("stsb/original/sts-dev.csv", "5d7e944d8b02734b07bfdb5df67db3420c64bed153fcaa1ba47ad03480cf4234"),
 }
 SICK_FILES = {
     "train": DatasetFile("sickr/SICK_train.txt", "e02bd30f17ab87358f80ef079a6ef797acd244c3c7515de454301c7c257e410c"),
     "trial": DatasetFile("sickr/SICK_trial.txt", "0d0786bd8671a0a70614f2f890b8ab24b3c24d1ccb624bcca87618091fbe4f11"),
-    "test": DatasetFile("sickr/SICK_test_annotated.txt", "d0362afe8304c8d08166b82d76da2a8c665d5b635ac1f3f1ee82054511749f97"),
+    "test": DatasetFile(
+        "sickr/SICK_test_annotated.txt", "d0362afe8304c8d08166b82d76da2a8c665d5b635ac1f3f1ee82054511749f97"
+    ),
 }
 
 

@@ -65,8 +65,11 @@ def harness_register_encoders(register):
 @hookimpl
 def harness_register_tasks(register):
     for index in range(1, 4):  # three copies, so a run has several tasks to interrupt
-        register(f"demo-sts{index}" if index > 1 else "demo-sts", lambda argument: DemoStsTask(),
-                 "eight scored pairs from a third-party plugin")
+        register(
+            f"demo-sts{index}" if index > 1 else "demo-sts",
+            lambda argument: DemoStsTask(),
+            "eight scored pairs from a third-party plugin",
+        )
 
 
 @hookimpl

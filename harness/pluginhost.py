@@ -56,9 +56,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self._catalog: Catalog | None = None
-        if os.environ.get(TRACE_ENV):
-            self.pm.trace.root.setwriter(lambda text: sys.stderr.write(text))
-            self.pm.enable_tracing()
+        self.trace = bool(os.environ.get(TRACE_ENV))
 
     # -- loading -----------------------------------------------------------------
     def load_builtins(self) -> None:
@@ -142,6 +140,9 @@ class PluginHost:
                     catalog.problems.append(f"plugin {impl.plugin_name!r} {message}")
                     continue
                 register.commit()
+                if self.trace:
+                    names = ", ".join(register.pending) or "nothing"
+                    print(f"harness: trace: {hook_name} of {impl.plugin_name!r} registered {names}", file=sys.stderr)
         return catalog
 
     def problems(self) -> list[str]:

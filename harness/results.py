@@ -134,10 +134,17 @@ def build_leaderboard(folder: Path) -> dict[str, Any]:
         )
     rows.sort(key=lambda r: (r["encoder"], r["family"], r["task"], r["split"]))
     encoders: dict[str, dict[str, Any]] = {}
+    counted: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         entry = encoders.setdefault(row["encoder"], {"scores": {}, "families": {}})
         entry["scores"][f"{row['task']}@{row['split']}"] = row["main_score"]
-        entry["families"].setdefault(row["family"], []).append(row["main_score"])
+        key = (row["encoder"], row["task"])
+        if key not in counted or row["split"] == "test":
+            counted[key] = row
+    # A family average counts each task once, at its test split when it has one
+    # (SICK-R's 'test' and 'full' splits must not weigh twice).
+    for (encoder, _task), row in sorted(counted.items()):
+        encoders[encoder]["families"].setdefault(row["family"], []).append(row["main_score"])
     for entry in encoders.values():
         entry["families"] = {fam: sum(v) / len(v) for fam, v in sorted(entry["families"].items())}
     return {

@@ -82,3 +82,23 @@ def test_hook_implementations_may_take_fewer_arguments() -> None:
     host.register(SubsetArgs(), name="subset")
     _ = host.catalog
     assert SubsetArgs.called
+
+
+def test_trace_plugins_prints_every_hook_call(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HARNESS_TRACE_PLUGINS", "1")
+    host = PluginHost()
+    host.register(Family(), name="family")
+    _ = host.catalog
+    err = capsys.readouterr().err
+    assert "harness: trace: harness_register_encoders of 'family' registered hash:" in err
+
+
+def test_every_hook_is_documented() -> None:
+    import inspect
+
+    from harness import hookspecs
+
+    hooks = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("harness_")]
+    assert len(hooks) == 3
+    for hook in hooks:
+        assert hook.__doc__ and "register(" in hook.__doc__, hook.__name__

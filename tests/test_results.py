@@ -93,3 +93,13 @@ def test_slugs_are_safe_and_distinct() -> None:
     assert slug("minilm-l6") == "minilm-l6"
     a, b = slug("sbert:/models/a"), slug("sbert:/models_a")
     assert "/" not in a and a != b
+
+
+def test_family_average_counts_each_task_once(fake_plugin, tmp_path: Path) -> None:
+    assert main(["run", "--encoder", "hashing", "--tasks", "stsb,sickr,sickr@full", "--out", str(tmp_path)]) == 0
+    board = json.loads((tmp_path / "leaderboard.json").read_text())
+    scores = board["encoders"]["hashing"]["scores"]
+    assert set(scores) == {"stsb@test", "sickr@test", "sickr@full"}
+    assert board["encoders"]["hashing"]["families"]["sts"] == pytest.approx(
+        (scores["stsb@test"] + scores["sickr@test"]) / 2
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.encoder import Encoder, EncoderSettings
 from harness.errors import HarnessError, UsageError, one_line
-from harness.task import Task
+from harness.task import FAMILIES, Task
 
 EncoderFactory = Callable[[EncoderSettings], Encoder]
 TaskFactory = Callable[[str | None], Task]
@@ -104,6 +104,11 @@ class Catalog:
                 f"{type(task).__name__}, not a harness.Task"
             )
         task.name = ref.name
+        if task.family not in FAMILIES:
+            raise HarnessError(
+                f"plugin {registration.plugin!r}: task {ref.name!r} has family {task.family!r}; "
+                f"expected one of {', '.join(FAMILIES)}"
+            )
         if ref.split is not None and ref.split not in task.splits:
             raise UsageError(f"task {ref.name!r} has no split {ref.split!r}; its splits: {', '.join(task.splits)}")
         return task

@@ -102,3 +102,23 @@ def test_every_hook_is_documented() -> None:
     assert len(hooks) == 3
     for hook in hooks:
         assert hook.__doc__ and "register(" in hook.__doc__, hook.__name__
+
+
+class OddFamily:
+    @hookimpl
+    def harness_register_tasks(self, register):
+        from harness.plugins.tasks.sts import stsb
+
+        def make(argument):
+            task = stsb()
+            task.family = "clustering"
+            return task
+
+        register("odd", make)
+
+
+def test_a_task_of_unknown_family_is_refused() -> None:
+    host = PluginHost()
+    host.register(OddFamily(), name="odd-family")
+    with pytest.raises(Exception, match="has family 'clustering'; expected one of classification"):
+        host.catalog.build_task(TaskRef("odd"))

@@ -161,7 +161,8 @@ def cmd_leaderboard(host: PluginHost, args: argparse.Namespace) -> int:
 
     board = build_leaderboard(args.folder)
     write_json_atomic(args.folder / LEADERBOARD_FILE, board)
-    print_leaderboard(board)
+    order = [ref for suite in host.catalog.suites.values() for ref in suite.tasks]
+    print_leaderboard(board, order)
     return 0
 
 

@@ -115,7 +115,10 @@ class DataLocator:
                 except lzma.LZMAError as exc:
                     raise DataError(label, f"embedded copy is corrupt ({exc})") from None
                 return _verified(label, data, wanted.sha256)
-        raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")")
+        hint = (
+            "" if self.data_dir or os.path.isabs(wanted.path) else "; point --data-dir or $HARNESS_DATA_DIR at a copy"
+        )
+        raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")" + hint)
 
 
 def _read(path: Path) -> bytes:

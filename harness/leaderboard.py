@@ -1,41 +1,73 @@
-"""The leaderboard as a terminal table: encoders as rows, tasks and family averages as columns."""
+"""The leaderboard in the terminal, laid out like the cpt paper's tables.
+
+One table per task family (classification, STS, retrieval, code search): encoders
+as rows, the family's tasks and their average as columns.  Columns follow the
+order in which suites list the tasks (so the paper's order when the ``paper``
+suite is registered), then alphabetical order for the rest.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-
-def leaderboard_table(board: dict[str, Any]) -> Table:
-    rows = board["results"]
-    columns = sorted({(r["family"], f"{r['task']}@{r['split']}") for r in rows})
-    families = sorted({family for family, _ in columns})
-    table = Table(title="cpt-harness leaderboard (main score x 100)")
-    table.add_column("encoder", style="bold")
-    for _family, ref in columns:
-        table.add_column(ref, justify="right")
-    for family in families:
-        table.add_column(f"{family} avg", justify="right", style="cyan")
-    for name, entry in sorted(board["encoders"].items()):
-        cells = [name]
-        for _family, ref in columns:
-            score = entry["scores"].get(ref)
-            cells.append("" if score is None else f"{100 * score:.2f}")
-        for family in families:
-            mean = entry["families"].get(family)
-            cells.append("" if mean is None else f"{100 * mean:.2f}")
-        table.add_row(*cells)
-    return table
+FAMILY_TITLES = {
+    "classification": "Linear-probe classification (accuracy)",
+    "sts": "Sentence similarity (Spearman of cosine)",
+    "retrieval": "Retrieval (nDCG@10)",
+    "code-search": "Code search (MRR)",
+}
 
 
-def print_leaderboard(board: dict[str, Any], console: Console | None = None) -> None:
+def column_label(task: str, split: str) -> str:
+    return task if split == "test" else f"{task}@{split}"
+
+
+def _ordered(labels: set[str], order: Sequence[str]) -> list[str]:
+    position: dict[str, int] = {}
+    for name in order:
+        position.setdefault(name, len(position))
+    return sorted(labels, key=lambda label: (position.get(label, len(position)), label))
+
+
+def family_tables(board: dict[str, Any], order: Sequence[str] = ()) -> list[Table]:
+    """One rich table per family present in the board, with main scores x 100."""
+    columns: dict[str, set[str]] = {}
+    for row in board["results"]:
+        columns.setdefault(row["family"], set()).add(column_label(row["task"], row["split"]))
+    family_order = [f for f in FAMILY_TITLES if f in columns] + sorted(set(columns) - set(FAMILY_TITLES))
+    tables = []
+    for family in family_order:
+        labels = _ordered(columns[family], order)
+        table = Table(title=f"{FAMILY_TITLES.get(family, family)}, x 100", title_justify="left")
+        table.add_column("encoder", style="bold")
+        for label in labels:
+            table.add_column(label, justify="right")
+        table.add_column("avg", justify="right", style="cyan")
+        for name, entry in sorted(board["encoders"].items()):
+            scores = {column_label(*ref.rsplit("@", 1)): s for ref, s in entry["scores"].items()}
+            if not any(label in scores for label in labels):
+                continue
+            cells = [name] + [_cell(scores.get(label)) for label in labels]
+            table.add_row(*cells, _cell(entry["families"].get(family)))
+        tables.append(table)
+    return tables
+
+
+def _cell(score: float | None) -> str:
+    return "" if score is None else f"{100 * score:.2f}"
+
+
+def print_leaderboard(board: dict[str, Any], order: Sequence[str] = (), console: Console | None = None) -> None:
     if console is None:
-        # A pipe or file gets the whole table, not one squeezed to 80 columns.
+        # A pipe or file gets whole tables, not ones squeezed to 80 columns.
         console = Console() if sys.stdout.isatty() else Console(width=400)
     if not board["results"]:
         console.print("no results yet")
         return
-    console.print(leaderboard_table(board))
+    for table in family_tables(board, order):
+        console.print(table)

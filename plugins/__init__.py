@@ -8,5 +8,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "harness.plugins.encoders.sentence_transformers",
     "harness.plugins.tasks.sts",
     "harness.plugins.tasks.retrieval",
+    "harness.plugins.tasks.sts_semeval",
+    "harness.plugins.tasks.classification",
+    "harness.plugins.tasks.code_search",
     "harness.plugins.suites",
 )

@@ -149,3 +149,13 @@ def test_sts_benchmark_reader_errors(
     with pytest.raises(DataError) as caught:
         read_stsbenchmark(files, name)
     assert str(caught.value).endswith(expected)
+
+
+def test_beir_folder_relative_to_the_data_dir(capsys, fake_plugin, tmp_path: Path) -> None:
+    beir_folder(tmp_path / "data")
+    args = ["run", "--encoder", "hashing", "--tasks", "beir:mini", "--out", str(tmp_path / "o")]
+    assert main([*args, "--data-dir", str(tmp_path / "data")]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main([*args[:-1], str(tmp_path / "without-data-dir")]) == 1
+    line = failure_line(capsys.readouterr().err)
+    assert "mini/corpus.jsonl: dataset file not found (looked in: the embedded data); point --data-dir" in line

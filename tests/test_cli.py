@@ -42,7 +42,7 @@ def test_run_writes_results_and_leaderboard(capsys, fake_plugin, tmp_path: Path)
     board = json.loads((tmp_path / "leaderboard.json").read_text())
     assert {(r["task"], r["split"]) for r in board["results"]} == {("stsb", "test"), ("sickr", "test")}
     code, out, _ = run_cli(capsys, "leaderboard", str(tmp_path))
-    assert code == 0 and "hashing" in out and "stsb@test" in out and "sts avg" in out
+    assert code == 0 and "hashing" in out and "stsb" in out and "Sentence similarity" in out and "avg" in out
 
 
 def test_encoder_output_errors_fail_the_task_in_one_line(capsys, fake_plugin, tmp_path: Path) -> None:
@@ -78,3 +78,11 @@ def test_leaderboard_of_missing_folder(capsys, tmp_path: Path) -> None:
 def test_progress_bars_are_quiet_when_not_a_terminal(capsys, fake_plugin, tmp_path: Path) -> None:
     code, _, err = run_cli(capsys, "run", "--encoder", "hashing", "--tasks", "stsb", "--out", str(tmp_path))
     assert code == 0 and "encoding" not in err and "%|" not in err
+
+
+def test_leaderboard_columns_follow_suite_order(capsys, fake_plugin, tmp_path: Path) -> None:
+    assert main(["run", "--encoder", "hashing", "--tasks", "sickr@full,sickr,stsb", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if "encoder" in line)
+    assert header.index("stsb") < header.index("sickr ") < header.index("sickr@full")

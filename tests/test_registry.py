@@ -122,3 +122,13 @@ def test_a_task_of_unknown_family_is_refused() -> None:
     host.register(OddFamily(), name="odd-family")
     with pytest.raises(Exception, match="has family 'clustering'; expected one of classification"):
         host.catalog.build_task(TaskRef("odd"))
+
+
+def test_every_suite_names_registered_tasks() -> None:
+    from harness.pluginhost import get_host
+
+    catalog = get_host().catalog
+    assert {"default", "paper", "classification", "sts", "retrieval", "code-search"} <= set(catalog.suites)
+    for suite in catalog.suites.values():
+        for ref in catalog.task_refs(None, suite.name):
+            catalog.build_task(ref)  # raises on an unknown task or split

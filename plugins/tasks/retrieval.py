@@ -35,12 +35,32 @@ def normalized(matrix: np.ndarray) -> np.ndarray:
     return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
+CORPUS_CHUNK = 100_000
+"""Documents encoded and added to the index at a time: only the index holds the whole corpus."""
+
+
 def exact_search(queries: np.ndarray, documents: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` documents per query by inner product, exactly (faiss ``IndexFlatIP``)."""
     index = faiss.IndexFlatIP(documents.shape[1])
     index.add(np.ascontiguousarray(documents, dtype=np.float32))
-    scores, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, documents.shape[0]))
-    return scores, rows
+    return search_index(index, queries, k)
+
+
+def search_index(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    # faiss scans the corpus in blocks keeping a top-k heap per query: no query x corpus matrix is held.
+    return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, index.ntotal))
+
+
+def index_corpus(texts: list[str], encode: EncodeFn) -> faiss.Index:
+    """Encode the corpus chunk by chunk into an exact inner-product index of normalised vectors."""
+    index: faiss.Index | None = None
+    for start in range(0, len(texts), CORPUS_CHUNK):
+        vectors = normalized(encode(texts[start : start + CORPUS_CHUNK], TextKind.DOCUMENT))
+        if index is None:
+            index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
+    assert index is not None, "an empty corpus is refused when it is read"
+    return index
 
 
 def retrieval_metrics(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
@@ -104,8 +124,7 @@ class RetrievalTask(Task):
             )
         query_ids = list(qrels)
         query_vectors = normalized(encode([queries[q] for q in query_ids], TextKind.QUERY))
-        doc_vectors = normalized(encode(corpus.texts, TextKind.DOCUMENT))
-        scores, rows = exact_search(query_vectors, doc_vectors, TOP_K)
+        scores, rows = search_index(index_corpus(corpus.texts, encode), query_vectors, TOP_K)
         run = {
             q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i], strict=True) if r >= 0}
             for i, q in enumerate(query_ids)
@@ -138,6 +157,10 @@ def scifact(_argument: str | None) -> RetrievalTask:
 def beir_folder(argument: str | None) -> RetrievalTask:
     assert argument is not None
     folder = Path(argument).expanduser()
+    if not folder.is_absolute() and not folder.exists():
+        # A name relative to the data directory (--data-dir / $HARNESS_DATA_DIR), resolved at run time;
+        # a missing file is then reported with every place it was looked for.
+        return RetrievalTask(folder.as_posix(), ("test", "dev", "train"))
     if not folder.is_dir():
         raise DataError(folder, "no such folder (beir: takes a folder with corpus.jsonl, queries.jsonl, qrels/)")
     qrels_dir = folder / "qrels"

@@ -44,7 +44,9 @@ def real_files(shared_data: Path, task: str) -> DataFiles:
 )
 def test_sentence_files_count_as_senteval_does(shared_data: Path, task: str, counts: tuple[int, int]) -> None:
     files = real_files(shared_data, task)
-    first, second = (read_sentence_lines(files, f.path, label) for f, label in zip(SENTEVAL_FILES[task], (1, 0), strict=True))
+    first, second = (
+        read_sentence_lines(files, f.path, label) for f, label in zip(SENTEVAL_FILES[task], (1, 0), strict=True)
+    )
     assert (len(first), len(second)) == counts
     assert {e.label for e in first} == {1} and {e.label for e in second} == {0}
 

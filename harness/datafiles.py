@@ -59,6 +59,10 @@ class DataFiles:
         """The file's text (UTF-8); a decoding error names the file and line."""
         return self._resolved[path].text()
 
+    def data(self, path: str) -> bytes:
+        """The file's bytes, for formats that are not UTF-8 (SentEval's latin-1 files)."""
+        return self._resolved[path].data
+
     def lines(self, path: str) -> list[str]:
         """The file's lines without their line endings."""
         return self.text(path).splitlines()

@@ -49,7 +49,7 @@ def _raw_bytes(files: DataFiles, path: str) -> bytes:
     TREC's ``train_5500.label`` holds one byte that is not UTF-8 (``sister\\xf0city``).
     ``DataFiles`` has no public accessor for bytes yet, hence the private attribute.
     """
-    return files._resolved[path].data  # noqa: SLF001
+    return files.data(path)
 
 
 def _universal_lines(text: str) -> list[str]:

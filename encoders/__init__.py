@@ -1,4 +1,9 @@
-"""Native cpt-text and cpt-code models (decoder LM backbone, delimiter pooling, contrastive training).
+"""Native cpt-text and cpt-code models (Neelakantan et al. 2022): where each part lives.
 
-Filled by a later milestone; the package exists so the import name is reserved.
+* :mod:`.presets`: the paper's sizes (Table 1) and the offline presets, with their backbones.
+* :mod:`.backbones`: loading a decoder LM (hub id, local folder, packaged GGUF, random micro).
+* :mod:`.model`: the read-out: ``[x]`` / ``{y}`` delimiters, last hidden state at the closing one.
+* :mod:`.checkpoint`: trained models and training state on disk (safetensors + JSON).
+* :mod:`.cpt_encoder`: a cpt model as a harness encoder (registered by ``harness.plugins.encoders.cpt``).
+* :mod:`.training`: pairs, mining, the contrastive loss, gradient caching, multi-process training.
 """

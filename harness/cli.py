@@ -1,4 +1,4 @@
-"""The ``harness`` command: run, list, plugins, leaderboard.
+"""The ``harness`` command: run, list, plugins, leaderboard, train, mine-pairs.
 
 Every failure ends in one line on stderr (``harness: error: ...``) and a non-zero
 exit code; ``HARNESS_DEBUG=1`` adds the traceback for bug reports.
@@ -36,6 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     run_cmd.add_argument("--force", action="store_true", help="rerun tasks that already have results")
     run_cmd.add_argument("--data-dir", type=Path, help="folder with the datasets (also $HARNESS_DATA_DIR)")
+    run_cmd.add_argument(
+        "--checkpoint", type=Path, help="trained weights for a cpt encoder (a model folder or a 'harness train' run)"
+    )
+    run_cmd.add_argument(
+        "--untrained", action="store_true", help="cpt encoders: evaluate the bare backbone, before contrastive training"
+    )
+    run_cmd.add_argument("--backbone", help="cpt encoders with --untrained: a local copy of the preset's backbone")
+    run_cmd.add_argument("--max-length", type=int, help="cpt encoders: tokens per input, delimiters included")
+    run_cmd.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        help="cpt encoders: auto = bf16 on CUDA, fp32 on CPU (recorded in the fingerprint)",
+    )
+    run_cmd.add_argument("--label", help="record results under this name instead of the encoder's")
     bars = run_cmd.add_mutually_exclusive_group()
     bars.add_argument(
         "--progress", dest="progress", action="store_true", default=None, help="always show progress bars"
@@ -49,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     board_cmd = commands.add_parser("leaderboard", help="aggregate a results folder and print the table")
     board_cmd.add_argument("folder", nargs="?", type=Path, default=Path("results"))
+
+    from harness.encoders.training.mining_cli import register_subcommand as register_mine_pairs
+    from harness.encoders.training.train_cli import register_subcommand as register_train
+
+    register_train(commands)
+    register_mine_pairs(commands)
     return parser
 
 
@@ -63,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         host = get_host()
-        return COMMANDS[args.command](host, args)
+        command = getattr(args, "func", None) or COMMANDS[args.command]
+        return command(host, args)
     except HarnessError as exc:
         return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -100,6 +121,8 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         data_dir=args.data_dir,
         progress=args.progress,
+        encoder_options=_encoder_options(args),
+        label=args.label or (f"{args.encoder}-untrained" if args.untrained else None),
     )
 
     def show(outcome: TaskOutcome) -> None:
@@ -116,6 +139,21 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         names = ", ".join(o.ref for o in report.failed)
         return _fail(f"{len(report.failed)} of {len(report.outcomes)} task(s) failed: {names}", 1)
     return 0
+
+
+def _encoder_options(args: argparse.Namespace) -> dict[str, object]:
+    options: dict[str, object] = {}
+    if args.checkpoint is not None:
+        options["checkpoint"] = str(args.checkpoint)
+    if args.untrained:
+        options["untrained"] = True
+    if args.backbone:
+        options["backbone"] = args.backbone
+    if args.max_length is not None:
+        options["max_length"] = args.max_length
+    if args.precision is not None:
+        options["precision"] = args.precision
+    return options
 
 
 def _check_device(device: str) -> None:

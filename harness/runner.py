@@ -47,6 +47,10 @@ class RunOptions:
     data_dir: str | Path | None = None
     progress: bool | None = None
     """True/False forces progress bars on/off; None shows them on a terminal only."""
+    encoder_options: dict[str, Any] = field(default_factory=dict)
+    """Handed to the encoder factory as ``EncoderSettings.options`` (e.g. ``checkpoint``)."""
+    label: str | None = None
+    """Record results under this name instead of the encoder's (two checkpoints of one preset)."""
 
 
 @dataclass
@@ -82,7 +86,10 @@ def run(
         raise HarnessError(f"--batch-size must be at least 1, got {options.batch_size}")
     tasks = [(ref, catalog.build_task(ref)) for ref in refs]  # unknown names fail before any model loads
     locator = DataLocator.from_settings(options.data_dir)
-    encoder = catalog.build_encoder(encoder_name, EncoderSettings(device=options.device, batch_size=options.batch_size))
+    settings = EncoderSettings(device=options.device, batch_size=options.batch_size, options=options.encoder_options)
+    encoder = catalog.build_encoder(encoder_name, settings)
+    if options.label:
+        encoder.name = options.label
     encoder_block = _encoder_block(encoder)
     remove_stale_temporaries(options.out_dir)
     report = RunReport(encoder=encoder_name)

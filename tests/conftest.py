@@ -21,7 +21,7 @@ SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" 
 
 
 @pytest.fixture(autouse=True)
-def isolated_host(monkeypatch: pytest.MonkeyPatch):
+def isolated_host(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     """Each test gets a fresh plugin host that loads built-ins only.
 
     Third-party plugins installed in the environment must not change what the
@@ -29,6 +29,8 @@ def isolated_host(monkeypatch: pytest.MonkeyPatch):
     """
     monkeypatch.setenv("HARNESS_LOAD_PLUGINS", "")
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    # Checkpoints and converted backbones go to a private home, never the user's.
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path_factory.mktemp("harness-home")))
     pluginhost.reset_host()
     yield
     pluginhost.reset_host()

@@ -1,0 +1,96 @@
+"""``harness train``: contrastive pre-training from the command line.
+
+On one machine: ``harness train --preset cpt-text-tiny --pairs pairs.jsonl --out runs/tiny``.
+On GPUs: ``torchrun --nproc-per-node 8 --no-python harness train --device cuda ...``
+(multi-node: add torchrun's ``--nnodes``/``--rdzv-endpoint``); every process reads
+its rank from the environment torchrun sets.  Rerunning the same command resumes
+from the run folder's latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.encoders.presets import PRESETS
+
+
+def register_subcommand(commands: Any) -> None:
+    parser = commands.add_parser(
+        "train",
+        help="contrastive pre-training of a cpt model (resumes when --out holds a run)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    start = parser.add_argument_group("what to train")
+    start.add_argument("--preset", choices=sorted(PRESETS), help="a cpt size preset (names its backbone)")
+    start.add_argument("--backbone", help="override the backbone: a hub id, a local folder, gguf:NAME or micro")
+    start.add_argument("--init-checkpoint", type=Path, help="continue from a trained cpt model (fine-tuning)")
+    start.add_argument("--pairs", type=Path, required=True, help="JSON lines of {x, y[, negatives]}")
+    start.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log, final model")
+    start.add_argument("--delimiters", choices=("text", "special"), default="text", help="[ ] { } as text or tokens")
+    start.add_argument("--max-length", type=int, help="tokens per input (default: the preset's)")
+
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--steps", type=int, default=100)
+    optim.add_argument("--batch-size", type=int, default=32, help="pairs per global batch (default: 32)")
+    optim.add_argument("--chunk-size", type=int, help="pairs per forward chunk; enables gradient caching")
+    optim.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (default: 2e-5)")
+    optim.add_argument("--warmup-steps", type=int, help="linear warm-up (default: 10%% of --steps)")
+    optim.add_argument("--weight-decay", type=float, default=0.1)
+    optim.add_argument("--clip", type=float, default=1.0, help="gradient norm clip (default: 1.0)")
+    optim.add_argument("--seed", type=int, default=0)
+    optim.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    optim.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+
+    run = parser.add_argument_group("checkpoints, logging, evaluation")
+    run.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: each rank's local GPU)")
+    run.add_argument("--save-every", type=int, default=100)
+    run.add_argument("--keep", type=int, default=2, help="training checkpoints kept (default: 2)")
+    run.add_argument("--log-every", type=int, default=1)
+    run.add_argument("--eval-task", help="a harness task evaluated every --eval-every steps (e.g. stsb)")
+    run.add_argument("--eval-every", type=int, default=0)
+    run.add_argument("--eval-batch-size", type=int, default=64)
+    run.add_argument("--data-dir", type=Path, help="datasets for --eval-task (also $HARNESS_DATA_DIR)")
+    run.add_argument("--peak-tflops", type=float, help="accelerator peak for MFU (default: data sheet of known GPUs)")
+    parser.set_defaults(func=cmd_train)
+
+
+def cmd_train(host: Any, args: argparse.Namespace) -> int:
+    from harness.encoders.training.trainer import TrainSettings, train
+
+    settings = TrainSettings(
+        pairs=str(args.pairs),
+        out=str(args.out),
+        preset=args.preset,
+        backbone=args.backbone,
+        init_checkpoint=str(args.init_checkpoint) if args.init_checkpoint else None,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
+        clip=args.clip,
+        max_length=args.max_length,
+        delimiter_mode=args.delimiters,
+        seed=args.seed,
+        save_every=args.save_every,
+        keep=args.keep,
+        eval_task=args.eval_task,
+        eval_every=args.eval_every,
+        eval_batch_size=args.eval_batch_size,
+        data_dir=str(args.data_dir) if args.data_dir else None,
+        log_every=args.log_every,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+        peak_tflops=args.peak_tflops,
+    )
+    final = train(settings)
+    if os.environ.get("RANK", "0") == "0":
+        hint = f"--encoder {args.preset} --checkpoint {final}" if args.preset else f"--encoder cpt:{final}"
+        print(f"trained model in {final} (evaluate: harness run {hint})")
+    return 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
 import time
 
@@ -65,6 +66,24 @@ def synthetic_batch(pairs: int, seq_len: int, vocab: int, generator: torch.Gener
     return StepBatch(queries=side(), documents=side())
 
 
+def _header(
+    args: argparse.Namespace,
+    model: CptModel,
+    precision: str,
+    device: torch.device,
+    sheet: float | None,
+    measured: float,
+) -> None:
+    print(
+        f"shape {args.shape}: {non_embedding_parameters(model.backbone) / 1e6:.1f}M non-embedding parameters, "
+        f"seq {args.seq_len}, {precision}, attention {args.attention}, compile {args.compile}, device {device}"
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    )
+    print(f"peak: data sheet {sheet or 'n/a'} TFLOP/s, measured matmul {measured:.1f} TFLOP/s")
+    print(f"{'pairs':>7} {'chunk':>6} {'s/step':>8} {'tokens/s':>11} {'TFLOP/s':>8} {'MFU sheet':>9} "
+          f"{'MFU meas.':>9} {'peak mem GiB':>12}", flush=True)  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="cpt-micro")
@@ -77,9 +96,19 @@ def main() -> int:
     parser.add_argument("--attention", default="sdpa", help="attention implementation (sdpa, eager, ...)")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default=None, help="default: bf16 on CUDA")
     parser.add_argument("--peak-tflops", type=float, help="override the data-sheet peak")
+    parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     device = torch.device(args.device)
+    batches = [int(b) for b in args.batches.split(",")]
+    if device.type == "cpu" and len(batches) > 1:
+        # A process's peak RSS only grows, so each CPU batch size is measured in a fresh process.
+        for index, pairs in enumerate(batches):
+            argv = list(sys.argv[1:])
+            position = argv.index("--batches")
+            argv[position + 1] = str(pairs)
+            subprocess.run([sys.executable, __file__, *argv, *(["--no-header"] if index else [])], check=True)
+        return 0
     torch.manual_seed(0)
     model = build(args.shape, device, args.attention)
     model.train()
@@ -91,15 +120,9 @@ def main() -> int:
     sheet = peak_tflops(device, args.peak_tflops)
     measured = measured_matmul_tflops(device)
     generator = torch.Generator().manual_seed(0)
-    print(
-        f"shape {args.shape}: {non_embedding_parameters(model.backbone) / 1e6:.1f}M non-embedding parameters, "
-        f"seq {args.seq_len}, {precision}, attention {args.attention}, compile {args.compile}, device {device}"
-        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
-    )
-    print(f"peak: data sheet {sheet or 'n/a'} TFLOP/s, measured matmul {measured:.1f} TFLOP/s")
-    print(f"{'pairs':>7} {'chunk':>6} {'s/step':>8} {'tokens/s':>11} {'TFLOP/s':>8} {'MFU sheet':>9} "
-          f"{'MFU meas.':>9} {'peak mem GiB':>12}")  # fmt: skip
-    for pairs in [int(b) for b in args.batches.split(",")]:
+    if not args.no_header:
+        _header(args, model, precision, device, sheet, measured)
+    for pairs in batches:
         batch = synthetic_batch(pairs, args.seq_len, model.backbone.config.vocab_size, generator)
         lengths = [args.seq_len] * (2 * pairs)
         kwargs = {"chunk_size": args.chunk_size}

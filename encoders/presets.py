@@ -76,15 +76,15 @@ PAPER_PRESETS: tuple[CptPreset, ...] = (
     CptPreset(
         "cpt-code-m",
         "code",
-        "Salesforce/codegen-2B-mono",
+        "deepseek-ai/deepseek-coder-1.3b-base",
         "1.2B",
-        2560,
+        2048,
         6912,
-        description="cpt-code M (paper: 1.2B, 2048-d); backbone codegen-2B-mono (nearest open code LM)",
+        description="cpt-code M (paper: 1.2B, 2048-d); backbone deepseek-coder-1.3b-base",
     ),
 )
-"""The paper's models.  cpt-code-m's open stand-in is 2560-d: no open code LM of exactly 2048 width is
-as widely mirrored; the width is recorded in the checkpoint, so results stay honest about it."""
+"""The paper's models.  Each backbone is an open decoder LM of the paper's width for that size (Pythia for
+text as GPT-3 stand-in; codegen-350M-mono and deepseek-coder-1.3b-base for code as Codex stand-ins)."""
 
 OFFLINE_PRESETS: tuple[CptPreset, ...] = (
     CptPreset(

@@ -18,7 +18,7 @@ from harness.datafiles import DataFiles
 from harness.encoder import Encoder, EncoderSettings, TextKind
 from harness.errors import DataError, HarnessError
 from harness.hookspecs import hookimpl
-from harness.task import DatasetFile, EncodeFn, Task, TaskOutput
+from harness.task import DatasetFile, EncodeFn, PerExample, Task, TaskOutput
 
 __all__ = [
     "DataError",
@@ -28,6 +28,7 @@ __all__ = [
     "Encoder",
     "EncoderSettings",
     "HarnessError",
+    "PerExample",
     "Task",
     "TaskOutput",
     "TextKind",

@@ -1,4 +1,4 @@
-"""The ``harness`` command: run, list, plugins, leaderboard, train, mine-pairs.
+"""The ``harness`` command: run, list, plugins, leaderboard, check, compare, train, mine-pairs.
 
 Every failure ends in one line on stderr (``harness: error: ...``) and a non-zero
 exit code; ``HARNESS_DEBUG=1`` adds the traceback for bug reports.
@@ -7,17 +7,21 @@ exit code; ``HARNESS_DEBUG=1`` adds the traceback for bug reports.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from harness import __version__
+from harness.check import DEFAULT_TOLERANCE
 from harness.errors import HarnessError, UsageError, one_line
 from harness.pluginhost import PluginHost, get_host
+from harness.results import write_text_atomic
 from harness.runner import RunOptions, TaskOutcome, run
 
 
@@ -49,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "bf16", "fp32"),
         help="cpt encoders: auto = bf16 on CUDA, fp32 on CPU (recorded in the fingerprint)",
     )
+    run_cmd.add_argument(
+        "--no-per-example", action="store_true", help="leave per-example scores out of the result files"
+    )
     run_cmd.add_argument("--label", help="record results under this name instead of the encoder's")
     bars = run_cmd.add_mutually_exclusive_group()
     bars.add_argument(
@@ -63,6 +70,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     board_cmd = commands.add_parser("leaderboard", help="aggregate a results folder and print the table")
     board_cmd.add_argument("folder", nargs="?", type=Path, default=Path("results"))
+    board_cmd.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML page")
+    board_cmd.add_argument("--markdown", type=Path, metavar="FILE", help="also write the tables as Markdown")
+
+    check_cmd = commands.add_parser(
+        "check",
+        help="compare results with a committed baseline (CI regression check)",
+        description="Exit codes: 0 pass, 1 regression, 2 usage or input error, 3 incomparable, 4 run error.",
+    )
+    check_cmd.add_argument("--baseline", type=Path, required=True, help="baseline JSON (written by --update)")
+    check_cmd.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: ./results)")
+    check_cmd.add_argument("--run", action="store_true", help="run --encoder on the baseline's tasks first")
+    check_cmd.add_argument("--encoder", help="only this encoder's entries (required with --run)")
+    check_cmd.add_argument("--tasks", type=_comma_list, help="with --run: these tasks instead of the baseline's")
+    check_cmd.add_argument("--tolerance", type=float, help=f"absolute tolerance (default {DEFAULT_TOLERANCE})")
+    check_cmd.add_argument("--config", type=Path, help="TOML/JSON with per-family and per-task tolerances")
+    check_cmd.add_argument("--all-metrics", action="store_true", help="check every metric, not only main scores")
+    check_cmd.add_argument("--update", action="store_true", help="write the baseline from the results and exit 0")
+    check_cmd.add_argument(
+        "--report", nargs=2, action="append", metavar=("md|json", "FILE"), default=[], help="also write a report"
+    )
+    check_cmd.add_argument("--data-dir", type=Path, help="with --run: datasets folder")
+    check_cmd.add_argument("--device", default="cpu", help="with --run: cpu or cuda")
+    check_cmd.add_argument("--batch-size", type=int, default=32, help="with --run: encoder batch size")
+
+    compare_cmd = commands.add_parser(
+        "compare", help="compare two encoders' results per task, with paired-bootstrap confidence intervals"
+    )
+    compare_cmd.add_argument("a", type=Path, help="results of encoder A (a folder of result files, or a leaderboard)")
+    compare_cmd.add_argument("b", type=Path, help="results of encoder B")
+    compare_cmd.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default: 1000)")
+    compare_cmd.add_argument("--confidence", type=float, default=0.95, help="interval level (default: 0.95)")
+    compare_cmd.add_argument("--seed", type=int, default=0)
+    compare_cmd.add_argument(
+        "--report", nargs=2, action="append", metavar=("md|json", "FILE"), default=[], help="also write a report"
+    )
 
     from harness.encoders.training.mining_cli import register_subcommand as register_mine_pairs
     from harness.encoders.training.train_cli import register_subcommand as register_train
@@ -123,6 +165,7 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         progress=args.progress,
         encoder_options=_encoder_options(args),
         label=args.label or (f"{args.encoder}-untrained" if args.untrained else None),
+        per_example=not args.no_per_example,
     )
 
     def show(outcome: TaskOutcome) -> None:
@@ -201,10 +244,142 @@ def cmd_leaderboard(host: PluginHost, args: argparse.Namespace) -> int:
     write_json_atomic(args.folder / LEADERBOARD_FILE, board)
     order = [ref for suite in host.catalog.suites.values() for ref in suite.tasks]
     print_leaderboard(board, order)
+    if args.markdown:
+        from harness.leaderboard import markdown_leaderboard
+
+        write_text_atomic(args.markdown, markdown_leaderboard(board, order))
+        print(f"markdown: {args.markdown}")
+    if args.html:
+        from harness.leaderboard_html import html_leaderboard
+
+        write_text_atomic(args.html, html_leaderboard(board, order, args.folder))
+        print(f"html: {args.html}")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "leaderboard": cmd_leaderboard}
+def cmd_check(host: PluginHost, args: argparse.Namespace) -> int:
+    from harness import check as checking
+
+    if args.update:
+        written, total = checking.update_baseline(args.baseline, args.results, args.encoder, _task_set(args.tasks))
+        print(
+            f"baseline {args.baseline}: {written} entr{'y' if written == 1 else 'ies'} from {args.results} ({total} in all)"
+        )
+        return 0
+    formats = _report_targets(args.report)
+    tolerances = checking.Tolerances.load(args.config, args.tolerance)
+    entries = checking.read_baseline(args.baseline)
+    if args.encoder:
+        entries = [e for e in entries if e["encoder"] == args.encoder]
+        if not entries and not args.run:
+            raise UsageError(f"{args.baseline}: no entries for encoder {args.encoder!r}")
+    run_errors: list[str] = []
+    if args.run:
+        if not args.encoder:
+            raise UsageError("--run needs --encoder")
+        refs = args.tasks or [f"{e['task']}@{e['split']}" for e in entries]
+        if not refs:
+            raise UsageError(f"{args.baseline}: no entries for encoder {args.encoder!r}; give --tasks or --update")
+        run_errors = _run_for_check(host, args, refs)
+    report = checking.check(entries, checking.current_results(args.results), tolerances,
+                            all_metrics=args.all_metrics, run_errors=run_errors)  # fmt: skip
+    _print_check(report)
+    for kind, path in formats:
+        text = checking.markdown_report(report) if kind == "md" else json.dumps(report.to_json(), indent=2) + "\n"
+        write_text_atomic(path, text)
+    return report.exit_code
+
+
+def _task_set(tasks: list[str] | None) -> set[str] | None:
+    if not tasks:
+        return None
+    return {t if "@" in t else f"{t}@test" for t in tasks}
+
+
+def _report_targets(reports: list[list[str]]) -> list[tuple[str, Path]]:
+    targets = []
+    for kind, path in reports:
+        if kind not in ("md", "json"):
+            raise UsageError(f"--report {kind}: the format must be md or json")
+        targets.append((kind, Path(path)))
+    return targets
+
+
+def _run_for_check(host: PluginHost, args: argparse.Namespace, refs: list[str]) -> list[str]:
+    _check_device(args.device)
+    options = RunOptions(out_dir=args.results, device=args.device, batch_size=args.batch_size,
+                         data_dir=args.data_dir, progress=False)  # fmt: skip
+    try:
+        report = run(host.catalog, args.encoder, host.catalog.task_refs(refs, None), options)
+    except UsageError:
+        raise
+    except HarnessError as exc:
+        return [str(exc)]
+    return [f"{o.ref}: {o.error}" for o in report.failed]
+
+
+def _print_check(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    styles = {"regression": "red", "missing": "red", "incomparable": "yellow", "improved": "green", "ok": ""}
+    table = Table(title="harness check", title_justify="left")
+    for column in ("status", "encoder", "task", "metric", "baseline", "current", "delta", "tolerance", "note"):
+        table.add_column(column, justify="right" if column in ("baseline", "current", "delta", "tolerance") else "left")
+    for f in report.findings:
+        numbers = [_fmt(f.baseline), _fmt(f.current), _fmt(f.delta, True), _fmt(f.tolerance)]
+        style = styles.get(f.status, "")
+        table.add_row(f"[{style}]{f.status}[/]" if style else f.status, f.encoder, f.task, f.metric, *numbers,
+                      f.reason or f.tolerance_source)  # fmt: skip
+    Console(width=max(Console().width, 140)).print(table)
+    for error in report.run_errors:
+        print(f"run error: {error}", file=sys.stderr)
+    print(f"harness check: {report.summary()}")
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def cmd_compare(host: PluginHost, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.compare import compare, markdown_comparison
+
+    formats = _report_targets(args.report)
+    name_a, name_b, rows = compare(args.a, args.b, resamples=args.resamples, confidence=args.confidence, seed=args.seed)
+    level = f"{args.confidence:.0%}"
+    table = Table(title=f"{name_b} - {name_a} (paired bootstrap, {args.resamples} resamples, {level} interval)",
+                  title_justify="left")  # fmt: skip
+    for column in ("task", "metric", name_a, name_b, "difference", f"{level} interval", "significant", "n"):
+        table.add_column(column, justify="left" if column in ("task", "metric") else "right")
+    for row in rows:
+        interval = f"[{row.low:+.4f}, {row.high:+.4f}]" if row.low is not None else row.note
+        significant = {True: "yes", False: "no", None: "-"}[row.significant]
+        table.add_row(row.task, row.metric, f"{row.score_a:.4f}", f"{row.score_b:.4f}", f"{row.difference:+.4f}",
+                      interval, significant, str(row.n_examples or ""))  # fmt: skip
+    Console(width=max(Console().width, 140)).print(table)
+    for kind, path in formats:
+        if kind == "md":
+            text = markdown_comparison(name_a, name_b, rows, args.confidence)
+        else:
+            text = json.dumps({"a": name_a, "b": name_b, "confidence": args.confidence, "resamples": args.resamples,
+                               "tasks": [r.to_json() for r in rows]}, indent=2) + "\n"  # fmt: skip
+        write_text_atomic(path, text)
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "list": cmd_list,
+    "plugins": cmd_plugins,
+    "leaderboard": cmd_leaderboard,
+    "check": cmd_check,
+    "compare": cmd_compare,
+}
 
 
 if __name__ == "__main__":

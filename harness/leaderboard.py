@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -34,28 +35,61 @@ def _ordered(labels: set[str], order: Sequence[str]) -> list[str]:
     return sorted(labels, key=lambda label: (position.get(label, len(position)), label))
 
 
-def family_tables(board: dict[str, Any], order: Sequence[str] = ()) -> list[Table]:
-    """One rich table per family present in the board, with main scores x 100."""
+@dataclass
+class FamilyGrid:
+    """One family's table as data: what the terminal, Markdown and HTML renderings all show."""
+
+    family: str
+    title: str
+    columns: list[str]
+    rows: list[tuple[str, list[float | None], float | None]]
+    """(encoder, main score per column, family average); scores as fractions, not x 100."""
+
+
+def family_grids(board: dict[str, Any], order: Sequence[str] = ()) -> list[FamilyGrid]:
     columns: dict[str, set[str]] = {}
     for row in board["results"]:
         columns.setdefault(row["family"], set()).add(column_label(row["task"], row["split"]))
     family_order = [f for f in FAMILY_TITLES if f in columns] + sorted(set(columns) - set(FAMILY_TITLES))
-    tables = []
+    grids = []
     for family in family_order:
         labels = _ordered(columns[family], order)
-        table = Table(title=f"{FAMILY_TITLES.get(family, family)}, x 100", title_justify="left")
-        table.add_column("encoder", style="bold")
-        for label in labels:
-            table.add_column(label, justify="right")
-        table.add_column("avg", justify="right", style="cyan")
+        rows = []
         for name, entry in sorted(board["encoders"].items()):
             scores = {column_label(*ref.rsplit("@", 1)): s for ref, s in entry["scores"].items()}
             if not any(label in scores for label in labels):
                 continue
-            cells = [name] + [_cell(scores.get(label)) for label in labels]
-            table.add_row(*cells, _cell(entry["families"].get(family)))
+            rows.append((name, [scores.get(label) for label in labels], entry["families"].get(family)))
+        grids.append(FamilyGrid(family, FAMILY_TITLES.get(family, family), labels, rows))
+    return grids
+
+
+def family_tables(board: dict[str, Any], order: Sequence[str] = ()) -> list[Table]:
+    """One rich table per family present in the board, with main scores x 100."""
+    tables = []
+    for grid in family_grids(board, order):
+        table = Table(title=f"{grid.title}, x 100", title_justify="left")
+        table.add_column("encoder", style="bold")
+        for label in grid.columns:
+            table.add_column(label, justify="right")
+        table.add_column("avg", justify="right", style="cyan")
+        for name, scores, average in grid.rows:
+            table.add_row(name, *[_cell(score) for score in scores], _cell(average))
         tables.append(table)
     return tables
+
+
+def markdown_leaderboard(board: dict[str, Any], order: Sequence[str] = ()) -> str:
+    """The same tables as Markdown (GitHub-flavoured), scores x 100."""
+    parts = []
+    for grid in family_grids(board, order):
+        header = ["encoder", *grid.columns, "avg"]
+        lines = [f"### {grid.title}, x 100", "", "| " + " | ".join(header) + " |",
+                 "|---|" + "---:|" * (len(header) - 1)]  # fmt: skip
+        for name, scores, average in grid.rows:
+            lines.append("| " + " | ".join([name, *[_cell(s) for s in scores], _cell(average)]) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n" if parts else "no results yet\n"
 
 
 def _cell(score: float | None) -> str:

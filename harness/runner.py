@@ -35,7 +35,7 @@ from harness.results import (
     write_json_atomic,
     write_leaderboard,
 )
-from harness.task import Task, TaskOutput
+from harness.task import PerExample, Task, TaskOutput
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class RunOptions:
     """Handed to the encoder factory as ``EncoderSettings.options`` (e.g. ``checkpoint``)."""
     label: str | None = None
     """Record results under this name instead of the encoder's (two checkpoints of one preset)."""
+    per_example: bool = True
+    """Store per-example scores (for ``harness compare``'s confidence intervals); off keeps files small."""
 
 
 @dataclass
@@ -184,7 +186,16 @@ def _checked_output(task: Task, output: TaskOutput) -> TaskOutput:
     main = float(output.main_score)
     if not math.isfinite(main):
         raise HarnessError(f"task {task.name!r}: main score is {main} (degenerate embeddings?)")
-    return TaskOutput(metrics=metrics, main_score=main, n_examples=int(output.n_examples), details=output.details)
+    per_example = output.per_example
+    if per_example is not None and not isinstance(per_example, PerExample):
+        raise HarnessError(f"task {task.name!r}: per_example is {type(per_example).__name__}, not a PerExample")
+    return TaskOutput(
+        metrics=metrics,
+        main_score=main,
+        n_examples=int(output.n_examples),
+        details=output.details,
+        per_example=per_example,
+    )
 
 
 def _record(
@@ -213,6 +224,7 @@ def _record(
         "metrics": output.metrics,
         "n_examples": output.n_examples,
         "details": output.details,
+        **({"per_example": output.per_example.to_json()} if output.per_example and options.per_example else {}),
         "timings": {
             "encode_seconds": round(session.seconds, 4),
             "evaluate_seconds": round(max(total_seconds - session.seconds, 0.0), 4),

@@ -42,6 +42,55 @@ class DatasetFile:
 
 
 @dataclass
+class PerExample:
+    """Each test example's part in the main score, so two encoders can be compared example by example.
+
+    ``statistic`` says how the main score follows from ``values``:
+
+    * ``mean``: the main score is (close to) the mean of ``values["score"]``: per-query nDCG@10 or
+      reciprocal rank, per-example correctness of a probe;
+    * ``spearman``: the main score is Spearman's correlation of ``values["prediction"]`` with
+      ``values["gold"]`` (STS).
+
+    ``ids`` names the examples (query ids) when they have names; ``None`` means positional, in the
+    dataset's own order, which the pinned dataset hash fixes.  A paired bootstrap
+    (:mod:`harness.compare`) resamples these examples to put a confidence interval on a difference.
+    """
+
+    statistic: Literal["mean", "spearman"]
+    values: dict[str, list[float]]
+    ids: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        lengths = {len(v) for v in self.values.values()} | ({len(self.ids)} if self.ids is not None else set())
+        if len(lengths) != 1:
+            raise ValueError(f"per-example arrays differ in length: {sorted(lengths)}")
+        needed = {"mean": {"score"}, "spearman": {"prediction", "gold"}}[self.statistic]
+        if set(self.values) != needed:
+            raise ValueError(f"statistic {self.statistic!r} needs values {sorted(needed)}, got {sorted(self.values)}")
+
+    @classmethod
+    def scores(cls, values: Any, ids: Sequence[str] | None = None) -> PerExample:
+        return cls("mean", {"score": _floats(values)}, list(ids) if ids is not None else None)
+
+    @classmethod
+    def correlation(cls, prediction: Any, gold: Any) -> PerExample:
+        return cls("spearman", {"prediction": _floats(prediction), "gold": _floats(gold)})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"statistic": self.statistic, "ids": self.ids, "values": self.values}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PerExample:
+        return cls(data["statistic"], {k: list(v) for k, v in data["values"].items()}, data.get("ids"))
+
+
+def _floats(values: Any) -> list[float]:
+    """Compact but faithful: float32 precision (7 significant digits) is far below any score difference."""
+    return [float(f"{v:.7g}") for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+@dataclass
 class TaskOutput:
     """Everything an evaluation found: all metrics, the main score, the size of the test set."""
 
@@ -49,6 +98,8 @@ class TaskOutput:
     main_score: float
     n_examples: int
     details: dict[str, Any] = field(default_factory=dict)
+    per_example: PerExample | None = None
+    """Optional: lets ``harness compare`` give confidence intervals for this task."""
 
 
 class Task(ABC):

@@ -7,6 +7,7 @@ as a third-party package's entry point; the host imports the modules listed here
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "harness.plugins.encoders.sentence_transformers",
     "harness.plugins.encoders.cpt",
+    "harness.plugins.encoders.hashing",
     "harness.plugins.tasks.sts",
     "harness.plugins.tasks.retrieval",
     "harness.plugins.tasks.sts_semeval",

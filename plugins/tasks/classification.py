@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import DataError, DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, TextKind, hookimpl
+from harness import DataError, DataFiles, DatasetFile, EncodeFn, PerExample, Task, TaskOutput, TextKind, hookimpl
 from harness.task import task_path
 
 from .linear_probe import KFOLD, SENTEVAL_SEED, ProbeData, ProbeResult, inner_kfold_probe, kfold_probe, split_probe
@@ -109,6 +109,12 @@ def seed_metrics(results: dict[int, ProbeResult], extra: dict[str, dict[int, flo
         metrics[f"{name}_mean"] = round(float(np.mean(values)), 6)
         metrics[f"{name}_std"] = round(float(np.std(values, ddof=1)), 6) if len(values) > 1 else 0.0
     return metrics
+
+
+def _per_example(results: dict[int, ProbeResult]) -> PerExample | None:
+    """Correctness of each test example at SentEval's seed (the main score's seed)."""
+    correct = results[SENTEVAL_SEED].correct
+    return None if correct is None else PerExample.scores(correct.astype(np.float64))
 
 
 def seed_details(results: dict[int, ProbeResult], seconds: float, **more: Any) -> dict[str, Any]:
@@ -161,7 +167,13 @@ class BinaryCrossValidationTask(ClassificationTask):
         results = {seed: inner_kfold_probe(data, seed=seed) for seed in SEEDS}
         details = seed_details(results, time.perf_counter() - started, protocol="nested stratified 10-fold CV")
         details["penalty_c_per_fold"] = list(results[SENTEVAL_SEED].penalties)
-        return TaskOutput(seed_metrics(results), _fraction(results[SENTEVAL_SEED].accuracy), len(examples), details)
+        return TaskOutput(
+            seed_metrics(results),
+            _fraction(results[SENTEVAL_SEED].accuracy),
+            len(examples),
+            details,
+            _per_example(results),
+        )
 
 
 class SstTask(ClassificationTask):
@@ -183,7 +195,9 @@ class SstTask(ClassificationTask):
             n_train=len(parts[0]),
             n_dev=len(parts[1]),
         )
-        return TaskOutput(seed_metrics(results), _fraction(result.accuracy), len(parts[2]), details)
+        return TaskOutput(
+            seed_metrics(results), _fraction(result.accuracy), len(parts[2]), details, _per_example(results)
+        )
 
 
 def _labelled(examples: list[Example]) -> tuple[list[str], np.ndarray]:
@@ -204,7 +218,10 @@ class TrecTask(ClassificationTask):
         details = seed_details(
             results, time.perf_counter() - started, protocol="10-fold CV on train, then test", n_train=len(train_texts)
         )
-        return TaskOutput(seed_metrics(results), _fraction(results[SENTEVAL_SEED].accuracy), len(test_texts), details)
+        return TaskOutput(
+            seed_metrics(results), _fraction(results[SENTEVAL_SEED].accuracy), len(test_texts), details,
+            _per_example(results),
+        )  # fmt: skip
 
 
 def _halves(n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,8 +262,9 @@ class MrpcTask(ClassificationTask):
             results, time.perf_counter() - started, protocol="10-fold CV on train, then test", n_train=len(train)
         )
         return TaskOutput(
-            seed_metrics(results, {"f1": f1}), _fraction(results[SENTEVAL_SEED].accuracy), len(test), details
-        )
+            seed_metrics(results, {"f1": f1}), _fraction(results[SENTEVAL_SEED].accuracy), len(test), details,
+            _per_example(results),
+        )  # fmt: skip
 
 
 class UserFolderTask(ClassificationTask):
@@ -280,7 +298,9 @@ class UserFolderTask(ClassificationTask):
             n_train=len(train),
             labels=[str(c) for c in classes],
         )
-        return TaskOutput(seed_metrics(results), _fraction(results[SENTEVAL_SEED].accuracy), len(test), details)
+        return TaskOutput(
+            seed_metrics(results), _fraction(results[SENTEVAL_SEED].accuracy), len(test), details, _per_example(results)
+        )
 
 
 def _classes(train: list[Any], source: str) -> list[str | int]:

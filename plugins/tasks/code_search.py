@@ -74,7 +74,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import DataError, DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, TextKind, hookimpl
+from harness import DataError, DataFiles, DatasetFile, EncodeFn, PerExample, Task, TaskOutput, TextKind, hookimpl
 from harness.task import task_path
 
 from .code_search_files import read_code_base, read_codesearchnet, read_cosqa_queries
@@ -221,6 +221,7 @@ class CodeSearchNetTask(Task):
                 "order": "file" if self.shuffle_seed is None else f"numpy RandomState({self.shuffle_seed}).permutation",
                 "tied_queries": sum(tied for _, tied in ranked),
             },
+            per_example=PerExample.scores(1.0 / ranks, [str(int(i)) for i in used]),
         )
 
 
@@ -255,6 +256,7 @@ class CosqaTask(Task):
             main_score=metrics[self.main_metric],
             n_examples=len(queries.texts),
             details={"code_base": len(base.texts), "tied_queries": tied},
+            per_example=PerExample.scores(1.0 / np.asarray(ranks, dtype=np.float64)),
         )
 
 

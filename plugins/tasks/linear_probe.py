@@ -45,7 +45,7 @@ cores (scikit-learn: minutes); on that CR fold its logits are within 1e-5 of
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
@@ -411,6 +411,8 @@ class ProbeResult:
     penalties: tuple[float, ...]
     """The chosen C: one per outer fold (nested CV), else one."""
     test_predictions: np.ndarray | None = None
+    correct: np.ndarray | None = field(default=None, compare=False)
+    """Per test example (all rows for nested k-fold, each scored by its outer fold), whether it was right."""
 
 
 def _percent(value: float) -> float:
@@ -462,6 +464,7 @@ def inner_kfold_probe(
     n_c = len(penalties)
     refits = predictions[k * k * n_c :].reshape(k, n_c, -1)
     chosen, dev_scores, test_scores = [], [], []
+    correct = np.zeros(len(data), dtype=bool)
     for o, (folds, (_train, test)) in enumerate(zip(inner, outer, strict=True)):
         fits = predictions[o * k * n_c : (o + 1) * k * n_c].reshape(k, n_c, -1)
         scores = [
@@ -472,10 +475,12 @@ def inner_kfold_probe(
         chosen.append(penalties[best])
         dev_scores.append(score)
         test_scores.append(_percent(_accuracy(refits[o, best], data.labels, test)))
+        correct[test] = refits[o, best][test] == data.labels[test]
     return ProbeResult(
         accuracy=float(np.round(np.mean(test_scores), 2)),
         dev_accuracy=float(np.round(np.mean(dev_scores), 2)),
         penalties=tuple(chosen),
+        correct=correct,
     )
 
 
@@ -506,6 +511,7 @@ def kfold_probe(
         dev_accuracy=dev,
         penalties=(penalties[best],),
         test_predictions=final[test],
+        correct=final[test] == data.labels[test],
     )
 
 
@@ -529,4 +535,5 @@ def split_probe(
         dev_accuracy=dev_score,
         penalties=(penalties[best],),
         test_predictions=predictions[best][test],
+        correct=predictions[best][test] == data.labels[test],
     )

@@ -21,7 +21,7 @@ import faiss
 import numpy as np
 import pytrec_eval
 
-from harness import DataError, DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, TextKind, hookimpl
+from harness import DataError, DataFiles, DatasetFile, EncodeFn, PerExample, Task, TaskOutput, TextKind, hookimpl
 from harness.task import task_path
 
 from .beir_files import read_corpus, read_qrels, read_queries
@@ -63,16 +63,23 @@ def index_corpus(texts: list[str], encode: EncodeFn) -> faiss.Index:
     return index
 
 
-def retrieval_metrics(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    """Mean over judged queries of every metric at every cut-off, computed by pytrec_eval."""
+def retrieval_metrics(
+    run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], per_query: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Mean over judged queries of every metric at every cut-off, computed by pytrec_eval.
+
+    ``per_query``, when given, receives each query's nDCG@10 (the main metric), for paired comparisons.
+    """
     ks = ",".join(str(k) for k in K_VALUES)
     measures = {f"ndcg_cut.{ks}", f"map_cut.{ks}", f"recall.{ks}", f"P.{ks}"}
-    per_query = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    evaluated = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+    if per_query is not None:
+        per_query.update({query: scores["ndcg_cut_10"] for query, scores in evaluated.items()})
     names = {"ndcg_cut": "ndcg_at", "map_cut": "map_at", "recall": "recall_at", "P": "precision_at"}
     metrics: dict[str, float] = {}
     for measure, name in names.items():
         for k in K_VALUES:
-            metrics[f"{name}_{k}"] = float(np.mean([scores[f"{measure}_{k}"] for scores in per_query.values()]))
+            metrics[f"{name}_{k}"] = float(np.mean([scores[f"{measure}_{k}"] for scores in evaluated.values()]))
     rr_evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
     for k in K_VALUES:
         cut = {q: dict(_top(docs, k)) for q, docs in run.items()}
@@ -129,12 +136,15 @@ class RetrievalTask(Task):
             q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i], strict=True) if r >= 0}
             for i, q in enumerate(query_ids)
         }
-        metrics = retrieval_metrics(run, qrels)
+        per_query: dict[str, float] = {}
+        metrics = retrieval_metrics(run, qrels, per_query)
+        judged = sorted(per_query)
         return TaskOutput(
             metrics=metrics,
             main_score=metrics[self.main_metric],
             n_examples=len(query_ids),
             details={"corpus_size": len(corpus.ids)},
+            per_example=PerExample.scores([per_query[q] for q in judged], judged),
         )
 
 

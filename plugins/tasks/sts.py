@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-from harness import DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, TextKind, hookimpl
+from harness import DataFiles, DatasetFile, EncodeFn, PerExample, Task, TaskOutput, TextKind, hookimpl
 
 from .sts_files import ScoredPair, read_sick, read_stsbenchmark
 
@@ -39,7 +39,12 @@ def sts_metrics(pairs: list[ScoredPair], encode: EncodeFn) -> TaskOutput:
     for name, values in similarities.items():
         metrics[f"{name}_spearman"] = float(spearmanr(gold, values).statistic)
         metrics[f"{name}_pearson"] = float(pearsonr(gold, values).statistic)
-    return TaskOutput(metrics=metrics, main_score=metrics["cosine_spearman"], n_examples=len(pairs))
+    return TaskOutput(
+        metrics=metrics,
+        main_score=metrics["cosine_spearman"],
+        n_examples=len(pairs),
+        per_example=PerExample.correlation(cosine, gold),
+    )
 
 
 class StsTask(Task):

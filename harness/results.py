@@ -48,9 +48,17 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
+NUMBER_ARRAY = re.compile(r"\[\s*(-?[0-9][-+0-9.eE]*(?:,\s*-?[0-9][-+0-9.eE]*)*)\s*\]")
+
+
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Write ``value`` as JSON to ``path`` so that readers see the old or the new file, never half of one."""
-    write_text_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    """Write ``value`` as JSON to ``path`` so that readers see the old or the new file, never half of one.
+
+    Indented for people, except arrays of numbers (per-example scores), which stay on one line each.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+    text = NUMBER_ARRAY.sub(lambda match: "[" + ", ".join(x.strip() for x in match.group(1).split(",")) + "]", text)
+    write_text_atomic(path, text + "\n")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

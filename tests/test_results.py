@@ -103,3 +103,14 @@ def test_family_average_counts_each_task_once(fake_plugin, tmp_path: Path) -> No
     assert board["encoders"]["hashing"]["families"]["sts"] == pytest.approx(
         (scores["stsb@test"] + scores["sickr@test"]) / 2
     )
+
+
+def test_number_arrays_stay_on_one_line_and_round_trip(tmp_path) -> None:
+    from harness.results import write_json_atomic
+
+    value = {"per_example": {"values": {"score": [0.5, -1e-05, 3]}, "ids": ["q1", "q2", "q3"]}, "empty": []}
+    path = tmp_path / "r.json"
+    write_json_atomic(path, value)
+    text = path.read_text()
+    assert '"score": [0.5, -1e-05, 3]' in text
+    assert json.loads(text) == value

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--untrained", action="store_true", help="cpt encoders: evaluate the bare backbone, before contrastive training"
     )
     run_cmd.add_argument("--backbone", help="cpt encoders with --untrained: a local copy of the preset's backbone")
-    run_cmd.add_argument("--max-length", type=int, help="cpt encoders: tokens per input, delimiters included")
+    run_cmd.add_argument("--pooling", choices=("mean", "last", "cls"), help="hf: encoders: how to pool (default mean)")
+    run_cmd.add_argument("--max-length", type=int, help="cpt and hf: encoders: tokens per input")
     run_cmd.add_argument(
         "--precision",
         choices=("auto", "bf16", "fp32"),
@@ -196,6 +197,8 @@ def _encoder_options(args: argparse.Namespace) -> dict[str, object]:
         options["max_length"] = args.max_length
     if args.precision is not None:
         options["precision"] = args.precision
+    if args.pooling is not None:
+        options["pooling"] = args.pooling
     return options
 
 

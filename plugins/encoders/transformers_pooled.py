@@ -1,0 +1,144 @@
+"""Raw transformers models as encoders: ``hf:<local folder or hub id>`` with mean, last-token or CLS pooling.
+
+The cpt paper starts from a pretrained LM whose hidden states were never trained to be embeddings; this
+family measures that starting point (and any other plain ``AutoModel``), so a trained checkpoint's gain can
+be read off against it.  Loading goes through :func:`harness.encoders.backbones.load_backbone`, so the rules
+are the project's: a local folder loads safetensors only (pickle-only folders are refused, the harness never
+unpickles user files), a hub id needs a hub or a populated cache, and every failure is one line.  The same
+loader also accepts ``micro`` and ``gguf:NAME``, so ``hf:gguf:smollm2-135m`` is the untrained baseline of the
+offline cpt presets.
+
+Options (``EncoderSettings.options``): ``pooling`` is ``mean`` (default: the attention-masked average of the
+last hidden state), ``last`` (the last real token, wherever the padding lies) or ``cls`` (position 0);
+``max_length`` defaults to 512 or the model's limit when that is smaller.  Vectors are L2-normalised.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness.encoders.backbones import Backbone, load_backbone
+
+POOLINGS = ("mean", "last", "cls")
+DEFAULT_MAX_LENGTH = 512
+
+
+class PooledTransformerEncoder(Encoder):
+    """A plain ``AutoModel`` + ``AutoTokenizer`` whose last hidden state is pooled into one unit vector per text."""
+
+    def __init__(self, model_ref: str, settings: EncoderSettings) -> None:
+        self.model_ref = model_ref
+        self.pooling = _pooling_option(model_ref, settings.options)
+        self.batch_size = max(1, int(settings.batch_size))
+        self.device = settings.device
+        try:
+            self.backbone: Backbone = load_backbone(model_ref)
+        except HarnessError as exc:  # name the family, so the user sees which encoder failed
+            raise HarnessError(f"hf:{exc}") from None
+        self.backbone.model.to(self.device)
+        self.max_length = _max_length_option(model_ref, settings.options, int(self.backbone.tokenizer.model_max_length))
+        # BERT-style tokenizers return token_type_ids that decoder models do not accept.
+        self._forward_args = set(inspect.signature(self.backbone.model.forward).parameters)
+
+    @property
+    def dim(self) -> int:
+        return self.backbone.hidden_size
+
+    def fingerprint(self) -> dict[str, Any]:
+        identity = self.backbone.identity
+        return {
+            "kind": "transformers-pooled",
+            "model_id": identity.get("model_id") or identity.get("source"),
+            "revision": identity.get("revision"),
+            "weights_sha256": identity.get("weights_sha256") or identity.get("tensors_sha256"),
+            "architecture": type(self.backbone.model).__name__,
+            "dtype": identity.get("dtype"),
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "normalize": True,
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        import transformers
+
+        return {
+            "library": "transformers",
+            "library_version": transformers.__version__,
+            "similarity": "cosine",
+            "parameters": int(sum(p.numel() for p in self.backbone.model.parameters())),
+            "identity": {k: v for k, v in self.backbone.identity.items() if k != "dtype"},
+        }
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        tokenizer, model = self.backbone.tokenizer, self.backbone.model
+        chunks: list[np.ndarray] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = tokenizer(
+                list(texts[start : start + self.batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            inputs = {name: tensor.to(self.device) for name, tensor in batch.items() if name in self._forward_args}
+            with torch.inference_mode():
+                hidden = model(**inputs).last_hidden_state.float()
+            pooled = pool(hidden, inputs["attention_mask"], self.pooling)
+            chunks.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy().astype(np.float32))
+        if not chunks:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(chunks)
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """``[batch, seq, dim]`` hidden states to ``[batch, dim]``; padding (mask 0) never contributes.
+
+    ``last`` finds each row's last real position from the mask itself, so it is right for left- and
+    right-padded batches alike (and gives the same vector as encoding the text alone).
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = mask.to(hidden.dtype)
+    if pooling == "mean":
+        summed = (hidden * mask.unsqueeze(-1)).sum(dim=1)
+        return summed / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+    positions = torch.arange(mask.shape[1], device=mask.device, dtype=hidden.dtype)
+    last = (mask * (positions + 1)).argmax(dim=1)  # +1: a row whose only real token is at 0 still wins there
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+def _pooling_option(model_ref: str, options: dict[str, Any]) -> str:
+    pooling = str(options.get("pooling") or "mean").lower()
+    if pooling not in POOLINGS:
+        raise HarnessError(f"hf:{model_ref}: unknown pooling {pooling!r} (choose {', '.join(POOLINGS)})")
+    return pooling
+
+
+def _max_length_option(model_ref: str, options: dict[str, Any], limit: int) -> int:
+    """The requested ``max_length``, or 512 capped at the model's limit; longer than the model allows is an error."""
+    requested = options.get("max_length")
+    if requested is None:
+        return min(DEFAULT_MAX_LENGTH, limit)
+    try:
+        value = int(requested)
+    except (TypeError, ValueError):
+        raise HarnessError(f"hf:{model_ref}: max_length must be a positive integer, not {requested!r}") from None
+    if value < 1 or value > limit:
+        raise HarnessError(f"hf:{model_ref}: max_length {value} is outside 1..{limit} (the model's limit)")
+    return value
+
+
+def _any_model(settings: EncoderSettings) -> PooledTransformerEncoder:
+    assert settings.argument is not None
+    return PooledTransformerEncoder(settings.argument, settings)
+
+
+@hookimpl
+def harness_register_encoders(register: Any) -> None:
+    register("hf:", _any_model, "a raw transformers model with mean/last/cls pooling: hf:<folder or hub id>")

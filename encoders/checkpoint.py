@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from harness.encoders.model import CptConfig, CptModel
 from harness.errors import HarnessError
 from harness.home import checkpoints_dir
+from harness.results import write_text_atomic
 
 CPT_CONFIG_FILE = "cpt_config.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
@@ -179,7 +180,7 @@ def save_training_checkpoint(
             TRAINING_STATE_FILE: lambda path: _write_json(path, {**state, "optimizer": optimizer_meta}),
         },
     )
-    _write_text_atomic(Path(run_dir) / LATEST_FILE, name)
+    write_text_atomic(Path(run_dir) / LATEST_FILE, name)
     _prune(Path(run_dir) / "checkpoints", keep)
     return folder
 
@@ -242,18 +243,4 @@ def _prune(folder: Path, keep: int) -> None:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    _write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

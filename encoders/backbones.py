@@ -31,7 +31,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +40,9 @@ import torch
 import transformers
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from harness.environment import installed_version
 from harness.errors import HarnessError, one_line
-from harness.home import backbones_dir
+from harness.home import backbones_dir, remove_stale_partials
 
 MICRO = "micro"
 GGUF_PREFIX = "gguf:"
@@ -51,8 +51,6 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weight files that only ``torch.load`` (pickle) reads; the project never unpickles user files."""
 NO_LIMIT = 1_000_000
 """Tokenizers without a known limit report ~1e30 as ``model_max_length``; anything above this is "unknown"."""
-STALE_PARTIAL_S = 24 * 3600
-"""A half-written conversion folder this old belongs to a killed process, not a running one."""
 HASH_BLOCK = 1 << 22
 
 BYTE_BOS, BYTE_EOS, BYTE_PAD = "<s>", "</s>", "<pad>"
@@ -263,7 +261,7 @@ def build_atomically(final: Path, build: Callable[[Path], None]) -> Path:
     processes convert at once, the first rename wins and the other discards its copy.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(final)
+    remove_stale_partials(final)
     partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
         build(partial)
@@ -293,14 +291,6 @@ def _relax_modes(folder: Path) -> None:
     for path in folder.rglob("*"):
         os.chmod(path, dir_mode if path.is_dir() else file_mode)
     os.chmod(folder, dir_mode)
-
-
-def _remove_stale_partials(final: Path) -> None:
-    cutoff = time.time() - STALE_PARTIAL_S
-    for partial in final.parent.glob(f".{final.name}.partial-*"):
-        with contextlib.suppress(OSError):
-            if partial.stat().st_mtime < cutoff:
-                shutil.rmtree(partial, ignore_errors=True)
 
 
 def convert_gguf(spec: GgufSpec, out: Path) -> None:
@@ -336,7 +326,7 @@ def convert_gguf(spec: GgufSpec, out: Path) -> None:
         "source": GGUF_PREFIX + spec.name,
         "model_id": spec.model_id,
         "quantization": spec.quantization,
-        "packages": {dist: _installed_version(dist) for dist, _ in spec.packages},
+        "packages": {dist: installed_version(dist) for dist, _ in spec.packages},
         "gguf_files": [file for _, file in spec.files],
         "gguf_sha256": gguf_sha256,
         "weights_sha256": files_sha256(_safetensors_files(out)),
@@ -407,13 +397,6 @@ def _no_init_weights() -> contextlib.AbstractContextManager[Any]:
     except ImportError:  # an internal helper of transformers 5; without it, init just takes longer
         return contextlib.nullcontext()
     return no_init_weights()
-
-
-def _installed_version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------- folders and hub

@@ -9,7 +9,10 @@ found here by name, so the layout is documented: ``checkpoints/NAME``,
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import time
 from pathlib import Path
 
 
@@ -28,3 +31,16 @@ def checkpoints_dir() -> Path:
 
 def backbones_dir() -> Path:
     return harness_home() / "backbones"
+
+
+STALE_PARTIAL_S = 24 * 3600
+"""A hidden ``.NAME.partial-*`` build folder this old belongs to a killed process, not a running one."""
+
+
+def remove_stale_partials(final: Path, max_age_s: float = STALE_PARTIAL_S) -> None:
+    """Delete abandoned ``.NAME.partial-*`` siblings of ``final`` (builds that write there, then rename)."""
+    cutoff = time.time() - max_age_s
+    for partial in final.parent.glob(f".{final.name}.partial-*"):
+        with contextlib.suppress(OSError):
+            if partial.stat().st_mtime < cutoff:
+                shutil.rmtree(partial, ignore_errors=True)

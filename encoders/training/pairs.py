@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
+from harness.results import fsync_dir
 
 FIELDS = ("x", "y", "negatives", "source")
 
@@ -198,19 +199,5 @@ def write_pairs(pairs: Iterable[Pair | Mapping[str, Any]], path: str | os.PathLi
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return count
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (as ``harness.results`` does)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

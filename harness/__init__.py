@@ -1,6 +1,8 @@
 """cpt-harness: a benchmark harness for text and code embedding models.
 
-The public API for plugin authors lives here: :class:`Encoder`, :class:`TextKind`,
+The public API for plugin authors lives here: :class:`Encoder` (and
+:class:`RankingEncoder` for models that rank a corpus without vectors, with
+:class:`Ranking` and :class:`Capability`), :class:`TextKind`,
 :class:`EncoderSettings`, :class:`Task`, :class:`TaskOutput`, :class:`DatasetFile`
 and the ``hookimpl`` marker.  See ``harness.hookspecs`` for the hooks.
 """
@@ -15,12 +17,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 from harness.datafiles import DataFiles
-from harness.encoder import Encoder, EncoderSettings, TextKind
+from harness.encoder import Capability, Encoder, EncoderSettings, Ranking, RankingEncoder, TextKind
 from harness.errors import DataError, HarnessError
 from harness.hookspecs import hookimpl
-from harness.task import DatasetFile, EncodeFn, PerExample, Task, TaskOutput
+from harness.task import DatasetFile, EncodeFn, PerExample, Task, TaskOutput, capabilities_of
 
 __all__ = [
+    "Capability",
     "DataError",
     "DataFiles",
     "DatasetFile",
@@ -29,9 +32,12 @@ __all__ = [
     "EncoderSettings",
     "HarnessError",
     "PerExample",
+    "Ranking",
+    "RankingEncoder",
     "Task",
     "TaskOutput",
     "TextKind",
     "__version__",
+    "capabilities_of",
     "hookimpl",
 ]

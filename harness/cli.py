@@ -174,6 +174,9 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         if outcome.status == "failed":
             tqdm.write(f"{outcome.ref}: FAILED: {outcome.error}", file=sys.stderr)
             return
+        if outcome.status == "not-applicable":
+            tqdm.write(f"{outcome.ref}: not applicable: {outcome.error}", file=sys.stdout)
+            return
         note = "skipped: already done, --force reruns it" if outcome.status == "skipped" else f"{outcome.seconds:.1f} s"
         tqdm.write(f"{outcome.ref}: {outcome.main_metric} = {outcome.main_score:.5f}  ({note})", file=sys.stdout)
 
@@ -182,6 +185,8 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
     if report.failed:
         names = ", ".join(o.ref for o in report.failed)
         return _fail(f"{len(report.failed)} of {len(report.outcomes)} task(s) failed: {names}", 1)
+    if report.outcomes and len(report.not_applicable) == len(report.outcomes):
+        return _fail(f"encoder {args.encoder!r} applies to none of the tasks asked for", 1)
     return 0
 
 

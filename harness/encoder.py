@@ -1,7 +1,15 @@
-"""What an encoder is to the harness: texts in, float32 vectors out.
+"""What an encoder is to the harness: texts in, float32 vectors out (or, for a lexical ranker, a ranking).
 
 The harness does the rest (deduplication, length sorting, chunking, progress,
 validation of the output, timing), so an encoder plugin stays a few lines long.
+
+Most encoders embed: :meth:`Encoder.encode` returns dense vectors, and every task
+can use them.  A sparse lexical model such as BM25 has no dense vectors; what it
+can do is rank a corpus for a set of queries.  It subclasses
+:class:`RankingEncoder` and implements :meth:`Encoder.rank` instead.  Each encoder
+declares its :class:`Capability` set and each task the capabilities it can use
+(``Task.uses``); the runner pairs them, and a ranking task (retrieval, code
+search) asks the encoder handed to it what it can do.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -27,6 +35,29 @@ class TextKind(enum.StrEnum):
     QUERY = "query"
     DOCUMENT = "document"
     TEXT = "text"
+
+
+class Capability(enum.StrEnum):
+    """What an encoder can do for a task."""
+
+    VECTORS = "vectors"
+    """Dense vectors for any text (:meth:`Encoder.encode`); compared by cosine."""
+    RANKING = "ranking"
+    """Ranking a corpus of documents for queries (:meth:`Encoder.rank`), as BM25 does."""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The top ``k`` documents for each query, best first.
+
+    ``indices[i, j]`` is the position (in the documents handed over) of query
+    ``i``'s ``j``-th best document and ``scores[i, j]`` its score; both are
+    ``[n_queries, k]``, with ``k`` at most the number of documents.  Documents
+    beyond the top ``k`` count as unranked (scored below every ranked one).
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -48,11 +79,13 @@ class Encoder(ABC):
     """
 
     name: str = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.VECTORS})
+    """What the encoder can do; :class:`RankingEncoder` changes it to ``{RANKING}``."""
 
     @property
     @abstractmethod
-    def dim(self) -> int:
-        """Embedding width."""
+    def dim(self) -> int | None:
+        """Embedding width (``None`` for an encoder without vectors)."""
 
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:
@@ -75,3 +108,32 @@ class Encoder(ABC):
         The harness calls this with chunks of unique texts sorted by length, so an
         implementation need not batch or sort itself; it should not print progress.
         """
+
+    def rank(self, queries: Sequence[str], documents: Sequence[str], k: int) -> Ranking:
+        """Rank ``documents`` for each of ``queries``; return the top ``k`` of each (``Capability.RANKING``).
+
+        Only encoders that declare the ranking capability implement this; tasks
+        call it through the runner, which validates what comes back.
+        """
+        raise NotImplementedError(f"encoder {self.name!r} does not rank a corpus (capabilities: vectors)")
+
+
+class RankingEncoder(Encoder):
+    """An encoder that ranks a corpus instead of embedding texts (BM25 and other sparse lexical models).
+
+    It has no dense vectors, so tasks that need vectors (STS, linear probes) do not
+    apply to it; the runner reports those as not applicable instead of failing.
+    """
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.RANKING})
+
+    @property
+    def dim(self) -> None:
+        return None
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        raise NotImplementedError(f"encoder {self.name!r} ranks a corpus; it has no dense vectors")
+
+    @abstractmethod
+    def rank(self, queries: Sequence[str], documents: Sequence[str], k: int) -> Ranking:
+        """Rank ``documents`` for each of ``queries``; return the top ``k`` of each."""

@@ -5,7 +5,8 @@ repeat sentences; SICK repeats most of them), sorts the unique texts by length s
 batches pad little, feeds the encoder in chunks with a progress bar, checks that
 what comes back is a finite ``[n, dim]`` matrix, and puts the rows back in the
 task's order.  It also keeps the encode time, so results can report encoding and
-evaluation separately.
+evaluation separately.  For an encoder that ranks a corpus instead (BM25), it
+passes ``rank`` through with the same timing and checks the ranking it returns.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from harness.encoder import Encoder, TextKind
+from harness.encoder import Capability, Encoder, Ranking, TextKind
 from harness.errors import EncoderOutputError, HarnessError
 
 CHUNK_TEXTS = 2048
@@ -43,14 +44,57 @@ class EncodingSession:
         finally:
             self.seconds += time.perf_counter() - started
 
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        # An object that only quacks like an Encoder (no capabilities attribute) embeds.
+        return frozenset(getattr(self.encoder, "capabilities", {Capability.VECTORS}))
+
+    def rank(self, queries: Sequence[str], documents: Sequence[str], k: int) -> Ranking:
+        """The encoder's top ``k`` documents per query, checked: shapes, index range, finite scores."""
+        if Capability.RANKING not in self.capabilities:
+            raise HarnessError(f"encoder {self._name()!r} does not rank a corpus (it embeds: use encode)")
+        _check_texts(queries)
+        _check_texts(documents)
+        k = min(k, len(documents))
+        started = time.perf_counter()
+        try:
+            ranking = self.encoder.rank(list(queries), list(documents), k)
+        finally:
+            self.seconds += time.perf_counter() - started
+        self.texts_requested += len(queries) + len(documents)
+        self.texts_encoded += len(queries) + len(documents)
+        return self._checked_ranking(ranking, len(queries), len(documents), k)
+
+    def _name(self) -> str:
+        return self.encoder.name or type(self.encoder).__name__
+
+    def _checked_ranking(self, ranking: Any, n_queries: int, n_documents: int, k: int) -> Ranking:
+        name = self._name()
+        if not isinstance(ranking, Ranking):
+            raise EncoderOutputError(f"encoder {name!r} returned {type(ranking).__name__} from rank(), not a Ranking")
+        indices = np.asarray(ranking.indices)
+        scores = np.asarray(ranking.scores, dtype=np.float32)
+        if indices.shape != scores.shape or indices.ndim != 2 or indices.shape[0] != n_queries or indices.shape[1] > k:
+            raise EncoderOutputError(
+                f"encoder {name!r} ranked with indices {tuple(indices.shape)} and scores {tuple(scores.shape)} "
+                f"for {n_queries} queries; expected ({n_queries}, k<={k}) for both"
+            )
+        if not np.issubdtype(indices.dtype, np.integer):
+            raise EncoderOutputError(f"encoder {name!r} ranked with {indices.dtype} indices, not integers")
+        if indices.size and (indices.min() < 0 or indices.max() >= n_documents):
+            raise EncoderOutputError(f"encoder {name!r} ranked a document index outside 0..{n_documents - 1}")
+        if not np.isfinite(scores).all():
+            raise EncoderOutputError(f"encoder {name!r} ranked with NaN or infinite scores")
+        return Ranking(indices.astype(np.int64), scores)
+
     def _encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
-        for position, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise HarnessError(f"text {position} handed to the encoder is {type(text).__name__}, not str")
+        if Capability.VECTORS not in self.capabilities:
+            raise HarnessError(f"encoder {self._name()!r} has no dense vectors (it ranks a corpus)")
+        _check_texts(texts)
         unique = list(dict.fromkeys(texts))
         slot = {text: i for i, text in enumerate(unique)}
         order = sorted(range(len(unique)), key=lambda i: -len(unique[i]))
-        dim = self.encoder.dim
+        dim = int(self.encoder.dim or 0)
         vectors = np.empty((len(unique), dim), dtype=np.float32)
         self.texts_requested += len(texts)
         self.texts_encoded += len(unique)
@@ -75,7 +119,7 @@ class EncodingSession:
         return None if self.progress is None else not self.progress
 
     def _checked(self, out: Any, n: int, dim: int, offset: int) -> np.ndarray:
-        name = self.encoder.name or type(self.encoder).__name__
+        name = self._name()
         if hasattr(out, "detach"):  # a torch tensor, possibly on a GPU
             out = out.detach().float().cpu().numpy()
         try:
@@ -94,6 +138,12 @@ class EncodingSession:
                 f"first at sorted text {offset + bad})"
             )
         return array
+
+
+def _check_texts(texts: Sequence[str]) -> None:
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise HarnessError(f"text {position} handed to the encoder is {type(text).__name__}, not str")
 
 
 def _reorder(vectors: np.ndarray, slot: dict[str, int], texts: Sequence[str]) -> np.ndarray:

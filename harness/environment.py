@@ -18,6 +18,8 @@ RECORDED_PACKAGES = (
     "faiss-cpu",
     "pytrec_eval-terrier",
     "pluggy",
+    "bm25s",
+    "model2vec",
 )
 
 

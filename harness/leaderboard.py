@@ -1,7 +1,9 @@
 """The leaderboard in the terminal, laid out like the cpt paper's tables.
 
 One table per task family (classification, STS, retrieval, code search): encoders
-as rows, the family's tasks and their average as columns.  Columns follow the
+as rows, the family's tasks and their average as columns.  The average is shown
+only for an encoder that has every task of the family (each task once, at its
+test split), so averages in one column are over the same tasks.  Columns follow the
 order in which suites list the tasks (so the paper's order when the ``paper``
 suite is registered), then alphabetical order for the rest.
 """
@@ -54,12 +56,16 @@ def family_grids(board: dict[str, Any], order: Sequence[str] = ()) -> list[Famil
     grids = []
     for family in family_order:
         labels = _ordered(columns[family], order)
+        tasks = {row["task"] for row in board["results"] if row["family"] == family}
         rows = []
         for name, entry in sorted(board["encoders"].items()):
             scores = {column_label(*ref.rsplit("@", 1)): s for ref, s in entry["scores"].items()}
             if not any(label in scores for label in labels):
                 continue
-            rows.append((name, [scores.get(label) for label in labels], entry["families"].get(family)))
+            # An average over fewer tasks than the others is not comparable: left blank, as MTEB does.
+            complete = tasks <= {ref.rsplit("@", 1)[0] for ref in entry["scores"]}
+            average = entry["families"].get(family) if complete else None
+            rows.append((name, [scores.get(label) for label in labels], average))
         grids.append(FamilyGrid(family, FAMILY_TITLES.get(family, family), labels, rows))
     return grids
 

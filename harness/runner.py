@@ -58,7 +58,7 @@ class RunOptions:
 @dataclass
 class TaskOutcome:
     ref: str
-    status: str  # "done", "skipped" or "failed"
+    status: str  # "done", "skipped" (done before), "not-applicable" (encoder cannot serve the task) or "failed"
     path: Path | None = None
     main_score: float | None = None
     main_metric: str = ""
@@ -74,6 +74,10 @@ class RunReport:
     @property
     def failed(self) -> list[TaskOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def not_applicable(self) -> list[TaskOutcome]:
+        return [o for o in self.outcomes if o.status == "not-applicable"]
 
 
 def run(
@@ -121,8 +125,10 @@ def _run_one(
     declared = task.dataset_files(split)
     if not options.force:
         existing = read_result(path)
-        if existing is not None and _is_same_work(existing, encoder_block, declared):
+        if existing is not None and _is_same_work(existing, encoder_block, declared, task.dataset_identity(split)):
             return TaskOutcome(ref, "skipped", path, existing["main_score"], task.main_metric)
+    if not task.uses & EncodingSession(encoder).capabilities:
+        return TaskOutcome(ref, "not-applicable", error=_capability_mismatch(task, encoder))
     started = time.perf_counter()
     try:
         files = locator.resolve(declared)
@@ -142,12 +148,22 @@ def _run_one(
     return TaskOutcome(ref, "done", path, record["main_score"], task.main_metric, seconds=total)
 
 
-def _is_same_work(existing: dict[str, Any], encoder_block: dict[str, Any], declared: list[Any]) -> bool:
+def _capability_mismatch(task: Task, encoder: Encoder) -> str:
+    has = ", ".join(sorted(EncodingSession(encoder).capabilities))
+    needs = " or ".join(sorted(task.uses))
+    return f"{task.name} needs {needs}; encoder {encoder.name!r} offers {has}"
+
+
+def _is_same_work(
+    existing: dict[str, Any], encoder_block: dict[str, Any], declared: list[Any], identity: dict[str, str]
+) -> bool:
     try:
         if existing["encoder"]["fingerprint_sha256"] != encoder_block["fingerprint_sha256"]:
             return False
         recorded = existing["task"]["dataset"]["files"]
-    except (KeyError, TypeError):
+        if existing["task"]["dataset"].get("identity", {}) != identity:
+            return False
+    except (KeyError, TypeError, AttributeError):
         return False
     pinned = {f.path: f.sha256 for f in declared}
     if all(pinned.values()):
@@ -159,7 +175,7 @@ def _encoder_block(encoder: Encoder) -> dict[str, Any]:
     try:
         fingerprint = encoder.fingerprint()
         metadata = encoder.metadata()
-        dim = int(encoder.dim)
+        dim = None if encoder.dim is None else int(encoder.dim)
         fingerprint_sha = canonical_sha256(fingerprint)
     except Exception as exc:
         raise HarnessError(
@@ -218,7 +234,11 @@ def _record(
             "split": split,
             "main_metric": task.main_metric,
             "description": task.description,
-            "dataset": {"files": file_hashes, "sha256": canonical_sha256(file_hashes)},
+            "dataset": {
+                "files": file_hashes,
+                "sha256": canonical_sha256(file_hashes),
+                **({"identity": identity} if (identity := task.dataset_identity(split)) else {}),
+            },
         },
         "main_score": output.main_score,
         "metrics": output.metrics,

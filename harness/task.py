@@ -4,6 +4,12 @@ A task never calls an encoder directly: it receives an ``encode(texts, kind)``
 function from the runner, which deduplicates, batches, validates and times the
 encoding.  That keeps encode time and evaluation time apart in the results and
 lets the runner add caching without touching any task.
+
+A ranking task (retrieval, code search) that also accepts encoders without
+vectors (BM25) lists :attr:`Capability.RANKING` in :attr:`Task.uses` and asks
+what the encoder behind ``encode`` can do with :func:`capabilities_of`; when it
+ranks, ``encode.rank(queries, documents, k)`` returns a validated
+:class:`~harness.encoder.Ranking`.
 """
 
 from __future__ import annotations
@@ -12,18 +18,23 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from harness.datafiles import DataFiles
-from harness.encoder import TextKind
+from harness.encoder import Capability, TextKind
 
 Family = Literal["classification", "retrieval", "code-search", "sts"]
 FAMILIES: tuple[str, ...] = ("classification", "retrieval", "code-search", "sts")
 
 EncodeFn = Callable[[Sequence[str], TextKind], np.ndarray]
 """``encode(texts, kind) -> float32 [len(texts), dim]``, provided by the runner."""
+
+
+def capabilities_of(encode: EncodeFn) -> frozenset[Capability]:
+    """What the encoder behind ``encode`` can do; a plain function (a test's fake) can embed only."""
+    return frozenset(getattr(encode, "capabilities", frozenset({Capability.VECTORS})))
 
 
 @dataclass(frozen=True)
@@ -111,10 +122,21 @@ class Task(ABC):
     description: str = ""
     splits: tuple[str, ...] = ("test",)
     default_split: str = "test"
+    uses: ClassVar[frozenset[Capability]] = frozenset({Capability.VECTORS})
+    """What the task can work with; a task that can also use a corpus ranker (BM25) adds ``RANKING``."""
 
     @abstractmethod
     def dataset_files(self, split: str) -> list[DatasetFile]:
         """The files the evaluation of ``split`` reads, with their sha256 when known."""
+
+    def dataset_identity(self, split: str) -> dict[str, str]:
+        """What identifies data the harness does not read itself (an MTEB task loads its own): name, revision.
+
+        Recorded next to the file hashes, and a result is reused on resume only
+        when it matches, as file hashes must; tasks that declare their files
+        need not override this.
+        """
+        return {}
 
     @abstractmethod
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:

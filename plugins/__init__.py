@@ -11,10 +11,13 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "harness.plugins.encoders.openai_api",
     "harness.plugins.encoders.transformers_pooled",
     "harness.plugins.encoders.mpnet",
+    "harness.plugins.encoders.bm25",
+    "harness.plugins.encoders.static_model2vec",
     "harness.plugins.tasks.sts",
     "harness.plugins.tasks.retrieval",
     "harness.plugins.tasks.sts_semeval",
     "harness.plugins.tasks.classification",
     "harness.plugins.tasks.code_search",
+    "harness.plugins.tasks.mteb_tasks",
     "harness.plugins.suites",
 )

@@ -114,3 +114,21 @@ def test_number_arrays_stay_on_one_line_and_round_trip(tmp_path) -> None:
     text = path.read_text()
     assert '"score": [0.5, -1e-05, 3]' in text
     assert json.loads(text) == value
+
+
+def test_family_average_is_blank_for_an_encoder_missing_a_task() -> None:
+    from harness.leaderboard import family_grids
+
+    def row(encoder: str, task: str, split: str = "test") -> dict:
+        return {"encoder": encoder, "task": task, "split": split, "family": "sts"}
+
+    board = {
+        "results": [row("a", "stsb"), row("a", "sickr"), row("a", "sickr", "full"), row("b", "stsb")],
+        "encoders": {
+            "a": {"scores": {"stsb@test": 0.8, "sickr@test": 0.7, "sickr@full": 0.75}, "families": {"sts": 0.75}},
+            "b": {"scores": {"stsb@test": 0.9}, "families": {"sts": 0.9}},
+        },
+    }
+    (grid,) = family_grids(board, ["stsb", "sickr"])
+    assert grid.columns == ["stsb", "sickr", "sickr@full"]
+    assert grid.rows == [("a", [0.8, 0.7, 0.75], 0.75), ("b", [0.9, None, None], None)]

@@ -74,7 +74,19 @@ from typing import Any
 
 import numpy as np
 
-from harness import DataError, DataFiles, DatasetFile, EncodeFn, PerExample, Task, TaskOutput, TextKind, hookimpl
+from harness import (
+    Capability,
+    DataError,
+    DataFiles,
+    DatasetFile,
+    EncodeFn,
+    PerExample,
+    Task,
+    TaskOutput,
+    TextKind,
+    capabilities_of,
+    hookimpl,
+)
 from harness.task import task_path
 
 from .code_search_files import read_code_base, read_codesearchnet, read_cosqa_queries
@@ -114,10 +126,17 @@ def batch_ranks(queries: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int
     """Rank of code ``i`` for query ``i`` among all codes of the batch (ties count against), and the queries with ties.
 
     ``queries`` and ``codes`` are unit rows of one batch, aligned (pair ``i`` is
-    the correct one); the correct score is read off the same matrix it is
-    compared with, so rounding can never put it above or below itself.
+    the correct one).
     """
-    scores = queries @ codes.T
+    return diagonal_ranks(queries @ codes.T)
+
+
+def diagonal_ranks(scores: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`batch_ranks` from a query-by-code score matrix whose diagonal holds the correct pairs.
+
+    The correct score is read off the same matrix it is compared with, so
+    rounding can never put it above or below itself.
+    """
     correct = np.diagonal(scores)[:, None]
     at_least = np.count_nonzero(scores >= correct, axis=1)
     equal = at_least - np.count_nonzero(scores > correct, axis=1)
@@ -125,19 +144,38 @@ def batch_ranks(queries: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int
 
 
 def codebase_ranks(queries: np.ndarray, codes: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, int]:
-    """1-based rank of each query's answer in a stable descending sort of its scores, and the queries with ties.
+    """1-based rank of each query's answer in a stable descending sort of its scores, and the queries with ties."""
+    return answer_ranks(queries @ codes.T, answers)
+
+
+def answer_ranks(scores: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`codebase_ranks` from a query-by-code score matrix.
 
     That is 1 + the codes scoring higher + the codes scoring the same that come
     earlier in the code base: the position ``argsort(-scores, stable=True)``
     gives it, without sorting.
     """
-    scores = queries @ codes.T
     correct = scores[np.arange(len(answers)), answers][:, None]
-    earlier = np.arange(codes.shape[0])[None, :] < answers[:, None]
+    earlier = np.arange(scores.shape[1])[None, :] < answers[:, None]
     equal = scores == correct
     ranks = 1 + np.count_nonzero(scores > correct, axis=1) + np.count_nonzero(equal & earlier, axis=1)
     tied = int(np.count_nonzero(np.count_nonzero(equal, axis=1) > 1))
     return ranks, tied
+
+
+def score_matrix(encode: EncodeFn, queries: list[str], codes: list[str]) -> np.ndarray:
+    """Every query's score for every code, float64: cosines of the encoder's vectors, or the scores of its ranking.
+
+    An encoder that ranks a corpus (BM25) is asked for the full ranking of the
+    codes, so both kinds of encoder are ranked by the same rules (ties against,
+    or a stable sort); a code it leaves unranked scores ``-inf``.
+    """
+    if Capability.RANKING in capabilities_of(encode):
+        ranking = encode.rank(queries, codes, len(codes))  # type: ignore[attr-defined]
+        scores = np.full((len(queries), len(codes)), -np.inf)
+        np.put_along_axis(scores, ranking.indices, ranking.scores.astype(np.float64), axis=1)
+        return scores
+    return unit_rows(encode(queries, TextKind.QUERY)) @ unit_rows(encode(codes, TextKind.DOCUMENT)).T
 
 
 def rank_metrics(ranks: np.ndarray) -> dict[str, float]:
@@ -178,6 +216,7 @@ class CodeSearchNetTask(Task):
 
     family = "code-search"
     main_metric = "mrr"
+    uses = frozenset({Capability.VECTORS, Capability.RANKING})
     splits = tuple(CSN_SPLITS)
     default_split = "test"
 
@@ -204,9 +243,14 @@ class CodeSearchNetTask(Task):
         batches = csn_batches(n, size, keep_partial)
         used = csn_order(n, self.shuffle_seed)[: batches[-1].stop]
         # Only the pairs that are ranked are encoded: the dropped tail costs nothing.
-        queries = unit_rows(encode([pairs.queries[i] for i in used], TextKind.QUERY))
-        codes = unit_rows(encode([pairs.codes[i] for i in used], TextKind.DOCUMENT))
-        ranked = [batch_ranks(queries[b], codes[b]) for b in batches]
+        queries = [pairs.queries[i] for i in used]
+        codes = [pairs.codes[i] for i in used]
+        if Capability.RANKING in capabilities_of(encode):
+            ranked = [diagonal_ranks(score_matrix(encode, queries[b], codes[b])) for b in batches]
+        else:  # one encoding pass over every batch
+            query_vectors = unit_rows(encode(queries, TextKind.QUERY))
+            code_vectors = unit_rows(encode(codes, TextKind.DOCUMENT))
+            ranked = [batch_ranks(query_vectors[b], code_vectors[b]) for b in batches]
         ranks = np.concatenate([r for r, _ in ranked])
         metrics = rank_metrics(ranks)
         return TaskOutput(
@@ -230,6 +274,7 @@ class CosqaTask(Task):
 
     family = "code-search"
     main_metric = "mrr"
+    uses = frozenset({Capability.VECTORS, Capability.RANKING})
     splits = ("test", "dev")
     default_split = "test"
     description = "CoSQA code search (Huang et al., 2021): 500 web queries against 6267 Python snippets, MRR."
@@ -247,9 +292,8 @@ class CosqaTask(Task):
         base_file, queries_file = (f.path for f in self.dataset_files(split))
         base = read_code_base(files, base_file)
         queries = read_cosqa_queries(files, queries_file, base)
-        query_vectors = unit_rows(encode(queries.texts, TextKind.QUERY))
-        code_vectors = unit_rows(encode(base.texts, TextKind.DOCUMENT))
-        ranks, tied = codebase_ranks(query_vectors, code_vectors, np.asarray(queries.answers))
+        scores = score_matrix(encode, list(queries.texts), list(base.texts))
+        ranks, tied = answer_ranks(scores, np.asarray(queries.answers))
         metrics = rank_metrics(ranks)
         return TaskOutput(
             metrics=metrics,

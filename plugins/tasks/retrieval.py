@@ -3,7 +3,8 @@
 The protocol is MTEB's (and BEIR's): queries are the split's judged queries,
 documents are ``title + " " + text``; every query is scored against the whole
 corpus by cosine similarity (inner product of L2-normalised embeddings) and the
-top 1000 go to ``pytrec_eval``.  nDCG@10 is the main score; MAP, recall,
+top 1000 go to ``pytrec_eval``.  An encoder that ranks a corpus itself (BM25)
+hands over its own top 1000 instead.  nDCG@10 is the main score; MAP, recall,
 precision and MRR at 1, 3, 5, 10, 20, 100 and 1000 come with it, each averaged
 over the judged queries.  MRR@k is ``pytrec_eval``'s reciprocal rank on the run
 cut to its top k.
@@ -21,7 +22,19 @@ import faiss
 import numpy as np
 import pytrec_eval
 
-from harness import DataError, DataFiles, DatasetFile, EncodeFn, PerExample, Task, TaskOutput, TextKind, hookimpl
+from harness import (
+    Capability,
+    DataError,
+    DataFiles,
+    DatasetFile,
+    EncodeFn,
+    PerExample,
+    Task,
+    TaskOutput,
+    TextKind,
+    capabilities_of,
+    hookimpl,
+)
 from harness.task import task_path
 
 from .beir_files import read_corpus, read_qrels, read_queries
@@ -63,6 +76,19 @@ def index_corpus(texts: list[str], encode: EncodeFn) -> faiss.Index:
     return index
 
 
+def top_documents(encode: EncodeFn, queries: list[str], documents: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and corpus rows of each query's top :data:`TOP_K` documents (row -1: fewer documents than that).
+
+    An encoder that ranks a corpus itself (BM25) does so; otherwise queries and
+    documents are embedded and searched exactly by cosine.
+    """
+    if Capability.RANKING in capabilities_of(encode):
+        ranking = encode.rank(queries, documents, TOP_K)  # type: ignore[attr-defined]
+        return ranking.scores, ranking.indices
+    query_vectors = normalized(encode(queries, TextKind.QUERY))
+    return search_index(index_corpus(documents, encode), query_vectors, TOP_K)
+
+
 def retrieval_metrics(
     run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], per_query: dict[str, float] | None = None
 ) -> dict[str, float]:
@@ -97,6 +123,7 @@ class RetrievalTask(Task):
 
     family = "retrieval"
     main_metric = "ndcg_at_10"
+    uses = frozenset({Capability.VECTORS, Capability.RANKING})
 
     def __init__(
         self,
@@ -130,8 +157,7 @@ class RetrievalTask(Task):
                 files.label(qrels_file), f"query id {missing[0]!r} is not in queries.jsonl ({len(missing)} such)"
             )
         query_ids = list(qrels)
-        query_vectors = normalized(encode([queries[q] for q in query_ids], TextKind.QUERY))
-        scores, rows = search_index(index_corpus(corpus.texts, encode), query_vectors, TOP_K)
+        scores, rows = top_documents(encode, [queries[q] for q in query_ids], corpus.texts)
         run = {
             q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i], strict=True) if r >= 0}
             for i, q in enumerate(query_ids)

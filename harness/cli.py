@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,13 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--max-length", type=int, help="cpt and hf: encoders: tokens per input")
     run_cmd.add_argument(
         "--precision",
-        choices=("auto", "bf16", "fp32"),
-        help="cpt encoders: auto = bf16 on CUDA, fp32 on CPU (recorded in the fingerprint)",
+        choices=("auto", "fp32", "bf16", "fp16", "int8"),
+        help="cpt: auto = bf16 on CUDA, fp32 on CPU; sbert:, minilm-l6, mpnet-base, hf:: auto = fp32, and bf16, "
+        "fp16 (CUDA) or int8 (CPU) are faster with tiny score changes (recorded in the fingerprint)",
     )
     run_cmd.add_argument(
         "--no-per-example", action="store_true", help="leave per-example scores out of the result files"
     )
     run_cmd.add_argument("--label", help="record results under this name instead of the encoder's")
+    caching = run_cmd.add_mutually_exclusive_group()
+    caching.add_argument("--cache", type=Path, metavar="DIR", help="embedding cache folder (default: in $HARNESS_HOME)")
+    caching.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     bars = run_cmd.add_mutually_exclusive_group()
     bars.add_argument(
         "--progress", dest="progress", action="store_true", default=None, help="always show progress bars"
@@ -106,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument(
         "--report", nargs=2, action="append", metavar=("md|json", "FILE"), default=[], help="also write a report"
     )
+
+    cache_cmd = commands.add_parser("cache", help="the embedding cache: what it holds, or empty it")
+    cache_cmd.add_argument("action", choices=("info", "clear"))
+    cache_cmd.add_argument("--cache", type=Path, metavar="DIR", help="cache folder (default: in $HARNESS_HOME)")
+    cache_cmd.add_argument("--encoder", help="clear: only this encoder's vectors")
 
     from harness.encoders.training.mining_cli import register_subcommand as register_mine_pairs
     from harness.encoders.training.train_cli import register_subcommand as register_train
@@ -157,6 +167,7 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
     _check_device(args.device)
     catalog = host.catalog
     refs = catalog.task_refs(args.tasks, args.suite)
+    _check_output_folder(args.out)
     options = RunOptions(
         out_dir=args.out,
         force=args.force,
@@ -167,6 +178,8 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         encoder_options=_encoder_options(args),
         label=args.label or (f"{args.encoder}-untrained" if args.untrained else None),
         per_example=not args.no_per_example,
+        cache=not args.no_cache,
+        cache_dir=args.cache,
     )
 
     def show(outcome: TaskOutcome) -> None:
@@ -205,6 +218,20 @@ def _encoder_options(args: argparse.Namespace) -> dict[str, object]:
     if args.pooling is not None:
         options["pooling"] = args.pooling
     return options
+
+
+def _check_output_folder(folder: Path) -> None:
+    """Refuse an --out that cannot take results before any model loads or any text is encoded."""
+    existing = folder
+    try:
+        while not existing.exists() and existing.parent != existing:  # the nearest existing folder
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UsageError(f"--out {folder}: {existing} is a file, not a folder")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise HarnessError(f"--out {folder}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
 def _check_device(device: str) -> None:
@@ -315,8 +342,9 @@ def _report_targets(reports: list[list[str]]) -> list[tuple[str, Path]]:
 
 def _run_for_check(host: PluginHost, args: argparse.Namespace, refs: list[str]) -> list[str]:
     _check_device(args.device)
+    # A regression check recomputes: vectors cached before a code change would hide what it broke.
     options = RunOptions(out_dir=args.results, device=args.device, batch_size=args.batch_size,
-                         data_dir=args.data_dir, progress=False)  # fmt: skip
+                         data_dir=args.data_dir, progress=False, cache=False)  # fmt: skip
     try:
         report = run(host.catalog, args.encoder, host.catalog.task_refs(refs, None), options)
     except UsageError:
@@ -380,6 +408,31 @@ def cmd_compare(host: PluginHost, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(host: PluginHost, args: argparse.Namespace) -> int:
+    from harness.cache import EmbeddingCache
+
+    cache = EmbeddingCache(args.cache)
+    if args.action == "clear":
+        removed = cache.clear(args.encoder)
+        whose = f" of {args.encoder}" if args.encoder else ""
+        print(f"removed {removed} shard(s){whose} from {cache.folder}")
+        return 0
+    stats = cache.stats()
+    print(f"embedding cache: {stats.folder}")
+    print(f"  {stats.vectors} vectors in {stats.shards} shards, {_size(stats.bytes)} of {_size(stats.max_bytes)}")
+    for encoder, (vectors, size) in stats.by_encoder.items():
+        print(f"  {encoder}: {vectors} vectors, {_size(size)}")
+    return 0
+
+
+def _size(n: float) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    step = 0
+    while n >= 1024 and step < len(units) - 1:
+        n, step = n / 1024, step + 1
+    return f"{n:.0f} {units[step]}" if step == 0 else f"{n:.1f} {units[step]}"
+
+
 COMMANDS = {
     "run": cmd_run,
     "list": cmd_list,
@@ -387,6 +440,7 @@ COMMANDS = {
     "leaderboard": cmd_leaderboard,
     "check": cmd_check,
     "compare": cmd_compare,
+    "cache": cmd_cache,
 }
 
 

@@ -4,8 +4,10 @@ Tasks hand over all their texts at once; this module removes duplicates (STS set
 repeat sentences; SICK repeats most of them), sorts the unique texts by length so
 batches pad little, feeds the encoder in chunks with a progress bar, checks that
 what comes back is a finite ``[n, dim]`` matrix, and puts the rows back in the
-task's order.  It also keeps the encode time, so results can report encoding and
-evaluation separately.  For an encoder that ranks a corpus instead (BM25), it
+task's order.  With an :class:`~harness.cache.EmbeddingCache`, texts embedded
+before (by any task or run, for the same encoder fingerprint) come from the cache
+and only the rest reach the encoder.  It also keeps the encode time, so results
+can report encoding and evaluation separately.  For an encoder that ranks a corpus instead (BM25), it
 passes ``rank`` through with the same timing and checks the ranking it returns.
 """
 
@@ -18,8 +20,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from harness.cache import EmbeddingCache
 from harness.encoder import Capability, Encoder, Ranking, TextKind
-from harness.errors import EncoderOutputError, HarnessError
+from harness.errors import EncoderOutputError, HarnessError, one_line
 
 CHUNK_TEXTS = 2048
 """Texts per call to ``Encoder.encode``: large enough that per-call overhead vanishes,
@@ -29,13 +32,27 @@ small enough for a responsive progress bar and bounded memory."""
 class EncodingSession:
     """The ``encode(texts, kind)`` function handed to a task; accumulates time and counts."""
 
-    def __init__(self, encoder: Encoder, *, progress: bool | None = None, chunk_texts: int = CHUNK_TEXTS) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        progress: bool | None = None,
+        chunk_texts: int = CHUNK_TEXTS,
+        cache: EmbeddingCache | None = None,
+        fingerprint_sha256: str | None = None,
+    ) -> None:
+        """``cache`` (with the encoder's ``fingerprint_sha256``) supplies vectors encoded before and keeps new ones."""
+        if cache is not None and not fingerprint_sha256:
+            raise ValueError("an embedding cache needs the encoder's fingerprint_sha256")
         self.encoder = encoder
         self.progress = progress
         self.chunk_texts = chunk_texts
+        self.cache = cache
+        self.fingerprint_sha256 = fingerprint_sha256 or ""
         self.seconds = 0.0
         self.texts_requested = 0
         self.texts_encoded = 0
+        self.texts_from_cache = 0
 
     def __call__(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         started = time.perf_counter()
@@ -58,12 +75,21 @@ class EncodingSession:
         k = min(k, len(documents))
         started = time.perf_counter()
         try:
-            ranking = self.encoder.rank(list(queries), list(documents), k)
+            ranking = self._call(self.encoder.rank, list(queries), list(documents), k)
         finally:
             self.seconds += time.perf_counter() - started
         self.texts_requested += len(queries) + len(documents)
         self.texts_encoded += len(queries) + len(documents)
         return self._checked_ranking(ranking, len(queries), len(documents), k)
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        """Call the encoder; an exception from inside it names the encoder (a plugin's bug, in one line)."""
+        try:
+            return method(*args)
+        except HarnessError:
+            raise
+        except Exception as exc:
+            raise EncoderOutputError(f"encoder {self._name()!r} raised {type(exc).__name__}: {one_line(exc)}") from exc
 
     def _name(self) -> str:
         return self.encoder.name or type(self.encoder).__name__
@@ -93,13 +119,18 @@ class EncodingSession:
         _check_texts(texts)
         unique = list(dict.fromkeys(texts))
         slot = {text: i for i, text in enumerate(unique)}
-        order = sorted(range(len(unique)), key=lambda i: -len(unique[i]))
         dim = int(self.encoder.dim or 0)
         vectors = np.empty((len(unique), dim), dtype=np.float32)
+        cached = self.cache.get(self.fingerprint_sha256, kind, unique, dim) if self.cache is not None else {}
+        for position, vector in cached.items():
+            vectors[position] = vector
+        missing = [i for i in range(len(unique)) if i not in cached]
+        order = sorted(missing, key=lambda i: -len(unique[i]))
         self.texts_requested += len(texts)
-        self.texts_encoded += len(unique)
+        self.texts_from_cache += len(cached)
+        self.texts_encoded += len(missing)
         with tqdm(
-            total=len(unique),
+            total=len(missing),
             desc=f"encoding {kind.value}s",
             unit="text",
             disable=self._progress_disabled(),
@@ -109,8 +140,10 @@ class EncodingSession:
             for start in range(0, len(order), self.chunk_texts):
                 rows = order[start : start + self.chunk_texts]
                 chunk = [unique[i] for i in rows]
-                out = self.encoder.encode(chunk, kind)
-                vectors[rows] = self._checked(out, len(chunk), dim, start)
+                out = self._checked(self._call(self.encoder.encode, chunk, kind), len(chunk), dim, start)
+                vectors[rows] = out
+                if self.cache is not None:
+                    self.cache.put(self._name(), self.fingerprint_sha256, kind, chunk, out)
                 bar.update(len(chunk))
         return _reorder(vectors, slot, texts)
 
@@ -123,7 +156,10 @@ class EncodingSession:
         if hasattr(out, "detach"):  # a torch tensor, possibly on a GPU
             out = out.detach().float().cpu().numpy()
         try:
-            array = np.asarray(out, dtype=np.float32)
+            array = np.asarray(out)
+            if array.dtype.kind in "cSUV":  # complex parts would be dropped silently, strings of digits parsed
+                raise TypeError(f"{array.dtype} values")
+            array = array.astype(np.float32, copy=False)
         except (TypeError, ValueError) as exc:
             raise EncoderOutputError(f"encoder {name!r} returned {type(out).__name__}, not numbers ({exc})") from None
         if array.shape != (n, dim):

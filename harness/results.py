@@ -8,6 +8,7 @@ and described by the JSON Schemas in ``harness/schemas``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -62,22 +63,37 @@ def write_json_atomic(path: Path, value: Any) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a synced temporary file and a rename."""
+    """Write ``text`` to ``path`` through a synced temporary file and a rename.
+
+    A folder that cannot be written (read-only, full, a file in the way) is one
+    :class:`HarnessError` naming it; the temporary file is removed and whatever
+    ``path`` held before is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        )
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
     try:
         with handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(handle.name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
         raise
     fsync_dir(path.parent)
+
+
+def _write_error(path: Path, exc: OSError) -> HarnessError:
+    reason = exc.strerror or type(exc).__name__
+    return HarnessError(f"{path.parent}: cannot write {path.name} ({reason}); files already there are unchanged")
 
 
 def fsync_dir(folder: Path) -> None:
@@ -97,7 +113,8 @@ def remove_stale_temporaries(out_dir: Path) -> None:
     """Temporary files left by a killed run are never results; remove them."""
     if out_dir.is_dir():
         for stale in out_dir.rglob(".*.json.*.tmp"):
-            stale.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only folder is reported when the run writes to it
+                stale.unlink(missing_ok=True)
 
 
 def read_result(path: Path) -> dict[str, Any] | None:

@@ -4,7 +4,9 @@ The runner knows no concrete encoder or task: it builds them through the
 catalogue, hands each task an :class:`EncodingSession`, and writes what the task
 returns.  A pair (encoder, task@split) whose result file already exists for the
 same encoder fingerprint (and the same dataset, where the task pins it) is
-skipped, so a run that was interrupted resumes where it stopped.
+skipped, so a run that was interrupted resumes where it stopped.  Vectors go
+through the embedding cache (:mod:`harness.cache`), so a task rerun with
+``--force``, or another task with the same texts, does not embed them again.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from harness import __version__
+from harness.cache import EmbeddingCache
 from harness.datafiles import DataLocator
-from harness.encoder import Encoder, EncoderSettings
+from harness.encoder import Capability, Encoder, EncoderSettings
 from harness.encoding import EncodingSession
 from harness.environment import device_description, software_versions
 from harness.errors import HarnessError, one_line
@@ -53,6 +56,10 @@ class RunOptions:
     """Record results under this name instead of the encoder's (two checkpoints of one preset)."""
     per_example: bool = True
     """Store per-example scores (for ``harness compare``'s confidence intervals); off keeps files small."""
+    cache: bool = True
+    """Reuse vectors embedded before for the same encoder fingerprint, and keep new ones (:mod:`harness.cache`)."""
+    cache_dir: Path | None = None
+    """The embedding cache's folder (default ``$HARNESS_CACHE_DIR`` or ``$HARNESS_HOME/cache/embeddings``)."""
 
 
 @dataclass
@@ -97,13 +104,15 @@ def run(
     if options.label:
         encoder.name = options.label
     encoder_block = _encoder_block(encoder)
+    embeds = Capability.VECTORS in EncodingSession(encoder).capabilities
+    cache = EmbeddingCache(options.cache_dir) if options.cache and embeds else None
     remove_stale_temporaries(options.out_dir)
     report = RunReport(encoder=encoder_name)
     bar = tqdm(tasks, desc="tasks", unit="task", disable=None if options.progress is None else not options.progress)
     for ref, task in bar:
         bar.set_postfix_str(str(ref))
         split = ref.split or task.default_split
-        outcome = _run_one(task, split, encoder, encoder_block, locator, options)
+        outcome = _run_one(task, split, encoder, encoder_block, locator, options, cache)
         report.outcomes.append(outcome)
         if outcome.status == "done":
             write_leaderboard(options.out_dir)
@@ -119,20 +128,27 @@ def _run_one(
     encoder_block: dict[str, Any],
     locator: DataLocator,
     options: RunOptions,
+    cache: EmbeddingCache | None = None,
 ) -> TaskOutcome:
     ref = f"{task.name}@{split}"
     path = result_path(options.out_dir, encoder.name, task.name, split)
-    declared = task.dataset_files(split)
+    try:
+        declared = task.dataset_files(split)
+        identity = task.dataset_identity(split)
+    except HarnessError as exc:  # e.g. a bad setting the task reads from the environment
+        return TaskOutcome(ref, "failed", error=str(exc))
     if not options.force:
         existing = read_result(path)
-        if existing is not None and _is_same_work(existing, encoder_block, declared, task.dataset_identity(split)):
+        if existing is not None and _is_same_work(existing, encoder_block, declared, identity):
             return TaskOutcome(ref, "skipped", path, existing["main_score"], task.main_metric)
     if not task.uses & EncodingSession(encoder).capabilities:
         return TaskOutcome(ref, "not-applicable", error=_capability_mismatch(task, encoder))
     started = time.perf_counter()
     try:
         files = locator.resolve(declared)
-        session = EncodingSession(encoder, progress=options.progress)
+        session = EncodingSession(
+            encoder, progress=options.progress, cache=cache, fingerprint_sha256=_cache_namespace(encoder_block)
+        )
         output = task.evaluate(session, files, split)
         total = time.perf_counter() - started
         record = _record(
@@ -146,6 +162,18 @@ def _run_one(
         )
     write_json_atomic(path, record)
     return TaskOutcome(ref, "done", path, record["main_score"], task.main_metric, seconds=total)
+
+
+def _cache_namespace(encoder_block: dict[str, Any]) -> str:
+    """What cached vectors are keyed by: the encoder's fingerprint, and the harness and library versions.
+
+    The versions are there because a fingerprint names the model, not the code
+    around it: after an upgrade (a tokenizer fix, a new pooling default), vectors
+    are computed afresh rather than trusted from before.
+    """
+    return canonical_sha256(
+        {"fingerprint": encoder_block["fingerprint_sha256"], "harness": __version__, "software": software_versions()}
+    )
 
 
 def _capability_mismatch(task: Task, encoder: Encoder) -> str:
@@ -251,6 +279,7 @@ def _record(
             "total_seconds": round(total_seconds, 4),
             "texts_requested": session.texts_requested,
             "texts_encoded": session.texts_encoded,
+            "texts_from_cache": session.texts_from_cache,
         },
         "environment": {
             "software": software_versions(),

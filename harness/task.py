@@ -130,11 +130,12 @@ class Task(ABC):
         """The files the evaluation of ``split`` reads, with their sha256 when known."""
 
     def dataset_identity(self, split: str) -> dict[str, str]:
-        """What identifies data the harness does not read itself (an MTEB task loads its own): name, revision.
+        """What else must match for a stored result to be reused, beyond the file hashes.
 
-        Recorded next to the file hashes, and a result is reused on resume only
-        when it matches, as file hashes must; tasks that declare their files
-        need not override this.
+        Data the harness does not read itself (an MTEB task loads its own: dataset
+        name and revision), or a setting that changes the measurement (an
+        approximate retrieval index).  Recorded next to the file hashes; a result
+        is reused on resume only when it matches.  Most tasks need not override this.
         """
         return {}
 

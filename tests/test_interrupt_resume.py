@@ -18,7 +18,20 @@ def test_kill_then_rerun_resumes(thirdparty_site: Path, tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(thirdparty_site), DEMO_SLEEP="1.5")
     env.pop("HARNESS_LOAD_PLUGINS", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "--encoder", "demo-hash", "--suite", "demo", "--out", str(out)],
+        # --no-cache: the demo tasks share sentences, and cached vectors would finish them before the kill.
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--encoder",
+            "demo-hash",
+            "--suite",
+            "demo",
+            "--out",
+            str(out),
+            "--no-cache",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,7 +1,7 @@
 """The MTEB bridge both ways: harness encoders as MTEB models, MTEB tasks as harness tasks.
 
-Offline: the MTEB tasks used are our own (``mteb_local_tasks``), mirroring MTEB's STSBenchmark and
-SciFact metadata but reading the shared data folder, so both sides score the very same files.
+Offline: the MTEB tasks used are the harness's own (``harness.mteb_local``), mirroring MTEB's STSBenchmark,
+SICK-R and SciFact metadata but reading the shared data folder, so both sides score the very same files.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ import pytest
 
 mteb = pytest.importorskip("mteb")
 
+from datasets import Dataset  # noqa: E402
+from mteb.abstasks.retrieval import AbsTaskRetrieval  # noqa: E402
+from mteb.tasks.retrieval.eng.sci_fact_retrieval import SciFact  # noqa: E402
+
 from harness import Encoder, TextKind  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.datafiles import DataLocator  # noqa: E402
@@ -28,7 +32,9 @@ from harness.pluginhost import get_host  # noqa: E402
 from harness.registry import TaskRef  # noqa: E402
 from harness.results import SCHEMA_DIR  # noqa: E402
 
-LOCAL_STSB = "mteb:mteb_local_tasks:LocalSTSBenchmark"
+LOCAL_STSB = "mteb:harness.mteb_local:LocalSTSBenchmark"
+LOCAL_SICKR = "mteb:harness.mteb_local:LocalSICKR"
+LOCAL_SCIFACT = "mteb:harness.mteb_local:LocalSciFact"
 SPEARMAN_TIES = 1e-4
 """hash-bow gives many pairs the same cosine (no shared word: 0; same words: 1).  Float rounding breaks those
 ties differently in MTEB's float32 sklearn cosine and the harness's float64 one, which moves Spearman by ~1e-5;
@@ -37,11 +43,12 @@ Pearson, which has no ranks, agrees to 1e-9.  A dense model has no such ties (se
 
 @pytest.fixture
 def bridge(shared_data: Path) -> Any:
-    """The local task module (``mteb:`` itself is a built-in task family)."""
+    """The local task module (``mteb:`` itself is a built-in task family), reading the shared data folder."""
     assert "mteb:" in get_host().catalog.tasks
-    import mteb_local_tasks
+    import harness.mteb_local
 
-    return mteb_local_tasks
+    assert harness.mteb_local.DATA.resolve() == shared_data.resolve(), "the local tasks read another data folder"
+    return harness.mteb_local
 
 
 def build(name: str) -> Encoder:
@@ -107,6 +114,29 @@ def test_run_writes_a_valid_result_matching_the_native_task(bridge: Any, shared_
     assert details["dataset"]["path"].endswith("sts-test.csv") and len(details["dataset"]["revision"]) == 64
     assert bridged["timings"]["texts_encoded"] < bridged["timings"]["texts_requested"]  # the session deduplicated
     assert bridged["task"]["dataset"]["identity"]["revision"] == details["dataset"]["revision"]
+
+
+def test_sickr_through_the_bridge_matches_native_full(bridge: Any, shared_data: Path, tmp_path: Path) -> None:
+    """MTEB's SICK-R is all 9927 pairs of SICK, the harness's ``sickr@full``: same pairs, same scores."""
+    args = ["run", "--encoder", "hash-bow", "--tasks", f"{LOCAL_SICKR},sickr@full", "--out", str(tmp_path)]
+    assert main([*args, "--data-dir", str(shared_data), "--no-progress"]) == 0
+    records = {
+        r["task"]["name"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "hash-bow").glob("*.json"))
+    }
+    bridged, own = records[LOCAL_SICKR], records["sickr"]
+    validate(bridged)
+    assert own["task"]["split"] == "full" and bridged["task"]["main_metric"] == "cosine_spearman"
+    assert bridged["n_examples"] == own["n_examples"] == 9927
+    assert bridged["main_score"] == pytest.approx(own["main_score"], abs=SPEARMAN_TIES)
+    for metric in ("cosine_pearson", "euclidean_pearson", "manhattan_pearson"):
+        assert bridged["metrics"][metric] == pytest.approx(own["metrics"][metric], abs=1e-6), metric
+    assert bridged["details"]["mteb_task"] == "LocalSICKR" and len(bridged["details"]["dataset"]["revision"]) == 64
+
+
+def test_a_missing_local_file_is_named(bridge: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bridge, "SICK_FILES", [tmp_path / "SICK_train.txt"])
+    with pytest.raises(HarnessError, match=r"SICK_train\.txt: LocalSICKR: dataset file not found"):
+        bridge.LocalSICKR().load_data()
 
 
 def test_rerun_skips_the_same_mteb_data_and_redoes_a_new_revision(
@@ -197,13 +227,43 @@ class Recorder(Encoder):
         return out
 
 
+class TinyRetrieval(AbsTaskRetrieval):
+    """Three documents and two queries: enough to see which prompt type reaches the encoder for which side."""
+
+    metadata = SciFact.metadata.model_copy(
+        update={"name": "TinyRetrieval", "dataset": {"path": "tiny", "revision": "0"}, "superseded_by": None}
+    )
+    QUERIES = {"q1": "what colour is the sky", "q2": "what do cats eat"}
+    DOCUMENTS = {"d1": "The sky is blue.", "d2": "Cats eat fish.", "d3": "Grass is green."}
+
+    def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+        if self.data_loaded:
+            return
+        corpus = {
+            "id": list(self.DOCUMENTS),
+            "title": [""] * len(self.DOCUMENTS),
+            "text": list(self.DOCUMENTS.values()),
+        }
+        self.dataset = {
+            "default": {
+                "test": {
+                    "corpus": Dataset.from_dict(corpus),
+                    "queries": Dataset.from_dict({"id": list(self.QUERIES), "text": list(self.QUERIES.values())}),
+                    "relevant_docs": {"q1": {"d1": 1}, "q2": {"d2": 1}},
+                    "top_ranked": None,
+                }
+            }
+        }
+        self.data_loaded = True
+
+
 def test_prompt_types_reach_the_encoder_as_text_kinds(bridge: Any) -> None:
     recorder = Recorder()
-    mteb_scores(as_mteb_model(recorder), bridge.TinyRetrieval())
+    mteb_scores(as_mteb_model(recorder), TinyRetrieval())
     seen = {kind: set(texts) for kind, texts in recorder.calls}
     assert set(seen) == {TextKind.QUERY, TextKind.DOCUMENT}
-    assert seen[TextKind.QUERY] == set(bridge.TinyRetrieval.QUERIES.values())
-    assert seen[TextKind.DOCUMENT] == set(bridge.TinyRetrieval.DOCUMENTS.values())
+    assert seen[TextKind.QUERY] == set(TinyRetrieval.QUERIES.values())
+    assert seen[TextKind.DOCUMENT] == set(TinyRetrieval.DOCUMENTS.values())
 
     from mteb.types import PromptType
 
@@ -246,8 +306,8 @@ def test_the_task_side_adapter_wraps_any_encode_function() -> None:
     [
         ("mteb:STSBenchmarkk", "unknown MTEB task 'mteb:STSBenchmarkk'"),
         ("mteb:no_such_module_xyz:Task", "cannot import 'no_such_module_xyz'"),
-        ("mteb:mteb_local_tasks:Missing", "has no 'Missing'"),
-        ("mteb:mteb_local_tasks:NotATask", "is not an mteb AbsTask subclass"),
+        ("mteb:harness.mteb_local:Missing", "has no 'Missing'"),
+        ("mteb:harness.mteb_local:data_dir", "is not an mteb AbsTask subclass"),
         ("mteb:TwentyNewsgroupsClustering", "the bridge supports STS, Retrieval"),
     ],
 )
@@ -301,7 +361,7 @@ def test_scifact_through_the_bridge_matches_native(bridge: Any, shared_data: Pat
             "--encoder",
             "hash-bow",
             "--tasks",
-            "mteb:mteb_local_tasks:LocalSciFact,scifact",
+            f"{LOCAL_SCIFACT},scifact",
             "--out",
             str(tmp_path),
             "--data-dir",
@@ -313,7 +373,7 @@ def test_scifact_through_the_bridge_matches_native(bridge: Any, shared_data: Pat
     records = {
         r["task"]["name"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "hash-bow").glob("*.json"))
     }
-    bridged, own = records["mteb:mteb_local_tasks:LocalSciFact"], records["scifact"]
+    bridged, own = records[LOCAL_SCIFACT], records["scifact"]
     validate(bridged)
     print(f"hash-bow SciFact nDCG@10: native {own['main_score']:.7f}, mteb {bridged['main_score']:.7f}")
     assert bridged["task"]["family"] == "retrieval" and bridged["n_examples"] == own["n_examples"] == 300

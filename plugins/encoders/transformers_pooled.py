@@ -10,7 +10,9 @@ offline cpt presets.
 
 Options (``EncoderSettings.options``): ``pooling`` is ``mean`` (default: the attention-masked average of the
 last hidden state), ``last`` (the last real token, wherever the padding lies) or ``cls`` (position 0);
-``max_length`` defaults to 512 or the model's limit when that is smaller.  Vectors are L2-normalised.
+``max_length`` defaults to 512 or the model's limit when that is smaller; ``precision`` is ``auto``/``fp32``
+(the default), ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU), recorded in the fingerprint when not fp32 (see
+:mod:`harness.encoders.precision`).  Vectors are L2-normalised float32.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
 from harness.encoders.backbones import Backbone, load_backbone
+from harness.encoders.precision import parameter_count, resolve_precision
 
 POOLINGS = ("mean", "last", "cls")
 DEFAULT_MAX_LENGTH = 512
@@ -37,11 +40,14 @@ class PooledTransformerEncoder(Encoder):
         self.pooling = _pooling_option(model_ref, settings.options)
         self.batch_size = max(1, int(settings.batch_size))
         self.device = settings.device
+        precision = resolve_precision(settings.options.get("precision"), self.device)  # refuse before loading
         try:
             self.backbone: Backbone = load_backbone(model_ref)
         except HarnessError as exc:  # name the family, so the user sees which encoder failed
             raise HarnessError(f"hf:{exc}") from None
         self.backbone.model.to(self.device)
+        self._parameters = parameter_count(self.backbone.model)
+        self.precision = precision.prepare(self.backbone.model)
         self.max_length = _max_length_option(model_ref, settings.options, int(self.backbone.tokenizer.model_max_length))
         # BERT-style tokenizers return token_type_ids that decoder models do not accept.
         self._forward_args = set(inspect.signature(self.backbone.model.forward).parameters)
@@ -62,6 +68,7 @@ class PooledTransformerEncoder(Encoder):
             "pooling": self.pooling,
             "max_length": self.max_length,
             "normalize": True,
+            **self.precision.fingerprint(),  # nothing for fp32: fingerprints from before --precision stay valid
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -71,7 +78,8 @@ class PooledTransformerEncoder(Encoder):
             "library": "transformers",
             "library_version": transformers.__version__,
             "similarity": "cosine",
-            "parameters": int(sum(p.numel() for p in self.backbone.model.parameters())),
+            "parameters": self._parameters,
+            "precision": self.precision.name,
             "identity": {k: v for k, v in self.backbone.identity.items() if k != "dtype"},
         }
 
@@ -87,7 +95,7 @@ class PooledTransformerEncoder(Encoder):
                 return_tensors="pt",
             )
             inputs = {name: tensor.to(self.device) for name, tensor in batch.items() if name in self._forward_args}
-            with torch.inference_mode():
+            with torch.inference_mode(), self.precision.context():
                 hidden = model(**inputs).last_hidden_state.float()
             pooled = pool(hidden, inputs["attention_mask"], self.pooling)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy().astype(np.float32))

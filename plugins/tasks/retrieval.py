@@ -9,6 +9,13 @@ precision and MRR at 1, 3, 5, 10, 20, 100 and 1000 come with it, each averaged
 over the judged queries.  MRR@k is ``pytrec_eval``'s reciprocal rank on the run
 cut to its top k.
 
+Corpus embeddings go to a scratch file and are searched a block at a time
+(:mod:`.dense_search`), so a corpus need not fit in memory.  Search is exact
+unless ``$HARNESS_RETRIEVAL_INDEX`` asks for an approximate index (``ivf``,
+``hnsw``); ``details["search"]`` of every result says which (``{"mode": "exact"}``,
+or the index, its parameters and its recall against exact search), since
+approximate scores are not the protocol's.
+
 ``beir:/path/to/folder`` turns any folder in that layout into a task; its splits
 are the files in ``qrels/``.
 """
@@ -18,7 +25,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import pytrec_eval
 
@@ -37,56 +43,42 @@ from harness import (
 )
 from harness.task import task_path
 
+from . import dense_search
 from .beir_files import read_corpus, read_qrels, read_queries
+from .dense_search import SearchMode, embed_corpus, normalized, scratch_folder, search
 
 K_VALUES = (1, 3, 5, 10, 20, 100, 1000)
 TOP_K = max(K_VALUES)
 
 
-def normalized(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-
-
 CORPUS_CHUNK = 100_000
-"""Documents encoded and added to the index at a time: only the index holds the whole corpus."""
+"""Documents encoded at a time; each chunk's vectors go to disk, so memory holds one chunk, not the corpus."""
 
 
 def exact_search(queries: np.ndarray, documents: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` documents per query by inner product, exactly (faiss ``IndexFlatIP``)."""
-    index = faiss.IndexFlatIP(documents.shape[1])
-    index.add(np.ascontiguousarray(documents, dtype=np.float32))
-    return search_index(index, queries, k)
+    """Top-``k`` documents per query by inner product, exactly (as faiss ``IndexFlatIP`` ranks them)."""
+    return dense_search.exact_search(queries, np.ascontiguousarray(documents, dtype=np.float32), k)
 
 
-def search_index(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    # faiss scans the corpus in blocks keeping a top-k heap per query: no query x corpus matrix is held.
-    return index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, index.ntotal))
-
-
-def index_corpus(texts: list[str], encode: EncodeFn) -> faiss.Index:
-    """Encode the corpus chunk by chunk into an exact inner-product index of normalised vectors."""
-    index: faiss.Index | None = None
-    for start in range(0, len(texts), CORPUS_CHUNK):
-        vectors = normalized(encode(texts[start : start + CORPUS_CHUNK], TextKind.DOCUMENT))
-        if index is None:
-            index = faiss.IndexFlatIP(vectors.shape[1])
-        index.add(vectors)
-    assert index is not None, "an empty corpus is refused when it is read"
-    return index
-
-
-def top_documents(encode: EncodeFn, queries: list[str], documents: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and corpus rows of each query's top :data:`TOP_K` documents (row -1: fewer documents than that).
+def top_documents(
+    encode: EncodeFn, queries: list[str], documents: list[str]
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Scores and corpus rows of each query's top :data:`TOP_K` documents (row -1: none), and how they were found.
 
     An encoder that ranks a corpus itself (BM25) does so; otherwise queries and
-    documents are embedded and searched exactly by cosine.
+    documents are embedded, the corpus a chunk at a time into a scratch file, and
+    searched by cosine as ``$HARNESS_RETRIEVAL_INDEX`` says (exact by default; see
+    :mod:`.dense_search`).  The third value is what ``details["search"]`` records.
     """
+    mode = SearchMode.from_env()  # a bad value fails before any encoding
     if Capability.RANKING in capabilities_of(encode):
         ranking = encode.rank(queries, documents, TOP_K)  # type: ignore[attr-defined]
-        return ranking.scores, ranking.indices
+        return ranking.scores, ranking.indices, {"mode": "encoder-ranking"}
     query_vectors = normalized(encode(queries, TextKind.QUERY))
-    return search_index(index_corpus(documents, encode), query_vectors, TOP_K)
+    with scratch_folder() as folder:
+        corpus = embed_corpus(documents, lambda texts: encode(texts, TextKind.DOCUMENT), folder, CORPUS_CHUNK)
+        outcome = search(query_vectors, corpus, TOP_K, mode)
+    return outcome.scores, outcome.rows, outcome.details
 
 
 def retrieval_metrics(
@@ -146,6 +138,18 @@ class RetrievalTask(Task):
     def dataset_files(self, split: str) -> list[DatasetFile]:
         return [self._file("corpus.jsonl"), self._file("queries.jsonl"), self._file(f"qrels/{split}.tsv")]
 
+    def dataset_identity(self, split: str) -> dict[str, str]:
+        """An approximate search is another measurement: results made with another index are not reused.
+
+        Exact search (the default, and every result made before the option
+        existed) adds nothing, so those results keep matching.
+        """
+        mode = SearchMode.from_env()
+        if mode.kind == "exact":
+            return {}
+        params = ",".join(f"{name}={value}" for name, value in sorted(mode.params.items()))
+        return {"search": f"{mode.kind}:{params}" if params else mode.kind}
+
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
         corpus_file, queries_file, qrels_file = (f.path for f in self.dataset_files(split))
         qrels = read_qrels(files, qrels_file)
@@ -157,7 +161,7 @@ class RetrievalTask(Task):
                 files.label(qrels_file), f"query id {missing[0]!r} is not in queries.jsonl ({len(missing)} such)"
             )
         query_ids = list(qrels)
-        scores, rows = top_documents(encode, [queries[q] for q in query_ids], corpus.texts)
+        scores, rows, search_details = top_documents(encode, [queries[q] for q in query_ids], corpus.texts)
         run = {
             q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i], strict=True) if r >= 0}
             for i, q in enumerate(query_ids)
@@ -169,7 +173,13 @@ class RetrievalTask(Task):
             metrics=metrics,
             main_score=metrics[self.main_metric],
             n_examples=len(query_ids),
-            details={"corpus_size": len(corpus.ids)},
+            details={
+                "corpus_size": len(corpus.ids),
+                "search": search_details,
+                # Kept as MTEB and BEIR keep them (ArguAna's qrels name a missing document): said, not hidden.
+                "qrels_unknown_documents": len({d for judged in qrels.values() for d in judged} - set(corpus.ids)),
+                "queries_without_relevant": sum(not any(r > 0 for r in judged.values()) for judged in qrels.values()),
+            },
             per_example=PerExample.scores([per_query[q] for q in judged], judged),
         )
 

@@ -1,0 +1,229 @@
+"""The fast path (issue 7): every ``--precision`` this machine offers against float32, speed and scores side by side.
+
+For one encoder (default all-MiniLM-L6-v2) and a few tasks (default STS-B, SICK-R test, SciFact), each
+precision runs through the harness's own runner (no embedding cache, so every text is encoded) and the table
+shows, per task: encode seconds, speed-up over fp32, the main score and its change from fp32, and the largest
+cosine distance between a precision's vectors and fp32's on a sample of the texts the task encodes.  fp32 is
+the reference; bf16 and int8 run on CPU, bf16 and fp16 on CUDA.
+
+    python benchmarks/fast_path.py                                     # minilm-l6, CPU
+    python benchmarks/fast_path.py --encoder mpnet-base --tasks stsb
+    python benchmarks/fast_path.py --device cuda
+
+Timings share the CPU with whatever else runs: pause other work for figures worth quoting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harness import Encoder, EncoderSettings, TextKind
+from harness.datafiles import DataLocator
+from harness.encoding import EncodingSession
+from harness.environment import device_description
+from harness.pluginhost import get_host
+from harness.registry import Catalog, TaskRef
+from harness.runner import RunOptions, run
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
+DEFAULT_TASKS = "stsb,sickr@test,scifact"
+
+
+@dataclass
+class TaskFigures:
+    encode_seconds: float
+    main_score: float
+    main_metric: str
+    max_cosine_distance: float = float("nan")
+
+
+@dataclass
+class PrecisionFigures:
+    tasks: dict[str, TaskFigures] = field(default_factory=dict)
+
+
+class _TextRecorder(Encoder):
+    """Answers with fixed random vectors and remembers what it was asked: the texts a task really encodes."""
+
+    def __init__(self) -> None:
+        self.seen: dict[TextKind, list[str]] = {}
+        self._random = np.random.default_rng(0)
+
+    @property
+    def dim(self) -> int:
+        return 8
+
+    def fingerprint(self) -> dict[str, str]:
+        return {"kind": "text-recorder"}
+
+    def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        self.seen.setdefault(kind, []).extend(texts)
+        return self._random.standard_normal((len(texts), self.dim)).astype(np.float32)
+
+
+def task_texts(catalog: Catalog, ref: TaskRef, data_dir: Path | None) -> dict[TextKind, list[str]]:
+    """The distinct texts ``ref`` encodes, by kind, found by running it once on a recorder (no model)."""
+    task = catalog.build_task(ref)
+    split = ref.split or task.default_split
+    files = DataLocator.from_settings(data_dir).resolve(task.dataset_files(split))
+    recorder = _TextRecorder()
+    task.evaluate(EncodingSession(recorder, progress=False), files, split)
+    return recorder.seen
+
+
+def sample_texts(texts: dict[TextKind, list[str]], size: int) -> dict[TextKind, list[str]]:
+    """Up to ``size`` texts in all, spread over the kinds in proportion, chosen with a fixed seed."""
+    total = sum(len(v) for v in texts.values())
+    picked: dict[TextKind, list[str]] = {}
+    for kind, values in texts.items():
+        share = max(1, round(size * len(values) / total)) if total else 0
+        picked[kind] = random.Random(0).sample(values, min(share, len(values)))
+    return picked
+
+
+def encode_sample(encoder: Encoder, sample: dict[TextKind, list[str]]) -> np.ndarray:
+    """Unit vectors of every sampled text, kinds in a fixed order."""
+    parts = [np.asarray(encoder.encode(sample[kind], kind), dtype=np.float32) for kind in sorted(sample)]
+    vectors = np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)
+
+
+def precisions_for(device: str) -> list[str]:
+    """fp32 first (the reference), then the reduced precisions this device runs."""
+    if torch.device(device).type == "cuda":
+        return ["fp32", "bf16", "fp16"] if torch.cuda.is_bf16_supported() else ["fp32", "fp16"]
+    return ["fp32", "bf16", "int8"]
+
+
+def measure(
+    catalog: Catalog,
+    args: argparse.Namespace,
+    refs: list[TaskRef],
+    samples: dict[str, dict[TextKind, list[str]]],
+    reference: dict[str, np.ndarray],
+    precision: str,
+    scratch: Path,
+) -> PrecisionFigures:
+    """One precision: sample vectors first (which also warms the kernels up), then the timed runner pass."""
+    options = {"precision": precision}
+    settings = EncoderSettings(device=args.device, batch_size=args.batch_size, options=options)
+    encoder = catalog.build_encoder(args.encoder, settings)
+    distances: dict[str, float] = {}
+    for name, sample in samples.items():
+        vectors = encode_sample(encoder, sample)
+        if precision == "fp32":
+            reference[name], distances[name] = vectors, 0.0
+            continue
+        distances[name] = float(np.max(np.abs(1.0 - np.sum(vectors * reference[name], axis=1)), initial=0.0))
+    del encoder
+    out = scratch / precision
+    report = run(
+        catalog,
+        args.encoder,
+        refs,
+        RunOptions(
+            out_dir=out,
+            force=True,
+            device=args.device,
+            batch_size=args.batch_size,
+            data_dir=args.data_dir,
+            progress=False,
+            encoder_options=options,
+            per_example=False,
+            cache=False,
+        ),
+    )
+    figures = PrecisionFigures()
+    for outcome in report.outcomes:
+        if outcome.status != "done" or outcome.path is None:
+            sys.exit(f"fast_path: {precision} {outcome.ref}: {outcome.status}: {outcome.error}")
+        record = json.loads(outcome.path.read_text(encoding="utf-8"))
+        if record["encoder"]["metadata"].get("precision") not in (None, precision):
+            sys.exit(f"fast_path: {outcome.ref} ran at {record['encoder']['metadata']['precision']}, not {precision}")
+        figures.tasks[outcome.ref] = TaskFigures(
+            encode_seconds=float(record["timings"]["encode_seconds"]),
+            main_score=float(record["main_score"]),
+            main_metric=str(record["task"]["main_metric"]),
+            max_cosine_distance=distances[outcome.ref],
+        )
+    return figures
+
+
+def render(results: dict[str, PrecisionFigures]) -> str:
+    """The table: one row per (precision, task), then one total row per precision."""
+    base = results["fp32"]
+    header = (
+        f"{'precision':<9} {'task':<14} {'metric':<16} {'encode s':>9} {'speed-up':>8} "
+        f"{'score':>8} {'change':>9} {'max |1-cos|':>11}"
+    )
+    lines = [header, "-" * len(header)]
+    for precision, figures in results.items():
+        for ref, task in figures.tasks.items():
+            ref_task = base.tasks[ref]
+            lines.append(
+                f"{precision:<9} {ref:<14} {task.main_metric:<16} {task.encode_seconds:9.1f} "
+                f"{ref_task.encode_seconds / task.encode_seconds:7.2f}x {task.main_score:8.5f} "
+                f"{task.main_score - ref_task.main_score:+9.5f} {task.max_cosine_distance:11.2e}"
+            )
+        total = sum(t.encode_seconds for t in figures.tasks.values())
+        base_total = sum(t.encode_seconds for t in base.tasks.values())
+        worst = max(abs(t.main_score - base.tasks[r].main_score) for r, t in figures.tasks.items())
+        lines.append(
+            f"{precision:<9} {'all tasks':<14} {'':<16} {total:9.1f} {base_total / total:7.2f}x "
+            f"{'':>8} {'max ' + format(worst, '.5f'):>9}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", default="minilm-l6", help="an encoder that takes --precision (default minilm-l6)")
+    parser.add_argument("--tasks", default=DEFAULT_TASKS, help=f"comma-separated task refs (default {DEFAULT_TASKS})")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="datasets (default ../shared/data)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--precisions", help="comma-separated, fp32 first (default: all this device offers)")
+    parser.add_argument("--sample", type=int, default=256, help="texts per task for the cosine comparison")
+    args = parser.parse_args(argv)
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        args.data_dir = None  # the embedded copy serves the default tasks
+    precisions = args.precisions.split(",") if args.precisions else precisions_for(args.device)
+    if precisions[0] != "fp32":
+        precisions.insert(0, "fp32")
+    catalog = get_host().catalog
+    refs = catalog.task_refs([t for t in args.tasks.split(",") if t], None)
+    samples = {}
+    for ref in refs:
+        task = catalog.build_task(ref)
+        samples[f"{ref.name}@{ref.split or task.default_split}"] = sample_texts(
+            task_texts(catalog, ref, args.data_dir), args.sample
+        )
+    reference: dict[str, np.ndarray] = {}
+    results: dict[str, PrecisionFigures] = {}
+    with tempfile.TemporaryDirectory(prefix="fast-path-") as scratch:
+        for precision in precisions:
+            print(f"fast_path: {args.encoder} at {precision} ...", file=sys.stderr, flush=True)
+            results[precision] = measure(catalog, args, refs, samples, reference, precision, Path(scratch))
+    device = device_description(args.device)
+    print(
+        f"{args.encoder} on {args.device} ({device.get('name', '?')}, {torch.get_num_threads()} threads), "
+        f"batch {args.batch_size}, no embedding cache; max |1-cos| over {args.sample} sampled texts per task; "
+        f"load average at the end {os.getloadavg()[0]:.1f} (other work skews the timings)"
+    )
+    print(render(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -31,7 +31,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ import torch
 import transformers
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from harness.digests import files_sha256, read_blocks
 from harness.environment import installed_version
 from harness.errors import HarnessError, one_line
 from harness.home import backbones_dir, remove_stale_partials
@@ -51,7 +52,6 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weight files that only ``torch.load`` (pickle) reads; the project never unpickles user files."""
 NO_LIMIT = 1_000_000
 """Tokenizers without a known limit report ~1e30 as ``model_max_length``; anything above this is "unknown"."""
-HASH_BLOCK = 1 << 22
 
 BYTE_BOS, BYTE_EOS, BYTE_PAD = "<s>", "</s>", "<pad>"
 MICRO_MAX_LENGTH = 512
@@ -362,7 +362,7 @@ def _assemble_gguf(spec: GgufSpec, parts: list[Path], work: Path) -> tuple[Path,
     digest = hashlib.sha256()
     with target.open("wb") as out:
         for part in parts:
-            for block in _read_blocks(part):
+            for block in read_blocks(part):
                 digest.update(block)
                 out.write(block)
     return target, digest.hexdigest()
@@ -504,17 +504,3 @@ def _ensure_pad_token(model: transformers.PreTrainedModel, tokenizer: PreTrained
 
 def _safetensors_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors"))
-
-
-def files_sha256(paths: Iterable[Path]) -> str:
-    """One sha256 over the files' bytes in the given order (for one file, that file's own sha256)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        for block in _read_blocks(path):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_blocks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        yield from iter(lambda: handle.read(HASH_BLOCK), b"")

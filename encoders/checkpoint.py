@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from harness.digests import read_blocks
 from harness.encoders.model import CptConfig, CptModel
 from harness.errors import HarnessError
 from harness.home import checkpoints_dir
@@ -111,9 +112,8 @@ def weights_sha256(folder: Path) -> str:
         if path.name in (OPTIMIZER_FILE, RNG_FILE):
             continue
         digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        for block in read_blocks(path):
+            digest.update(block)
     return digest.hexdigest()
 
 

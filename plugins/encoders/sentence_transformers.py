@@ -14,7 +14,6 @@ fingerprint (see :mod:`harness.encoders.precision`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness.digests import file_sha256
 from harness.encoders.precision import parameter_count, resolve_precision
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -133,11 +133,7 @@ def _weights_sha256(folder: Path | None) -> str | None:
     for name in WEIGHT_FILES:
         candidate = folder / name
         if candidate.is_file():
-            digest = hashlib.sha256()
-            with candidate.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()
+            return file_sha256(candidate)
     return None
 
 

@@ -14,7 +14,6 @@ unless its config says otherwise), so scores match ``StaticModel.encode`` called
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness.digests import file_sha256
 from harness.environment import installed_version
 from harness.errors import one_line
 
 NEEDS = "a local folder must contain config.json, model.safetensors and tokenizer.json; hub ids need network"
-BLOCK = 1 << 20
 
 
 class Model2VecEncoder(Encoder):
@@ -39,8 +38,8 @@ class Model2VecEncoder(Encoder):
         self._revision = self.folder.name if self._model_id and self.folder.parent.name == "snapshots" else None
         self.model = _load(argument, self.folder)
         # Hashed once, as loaded: the fingerprint describes these vectors even if the files change later.
-        self._vectors_sha256 = _sha256(self.layout.embeddings)
-        self._tokenizer_sha256 = _sha256(self.layout.tokenizer)
+        self._vectors_sha256 = file_sha256(self.layout.embeddings)
+        self._tokenizer_sha256 = file_sha256(self.layout.tokenizer)
 
     @property
     def dim(self) -> int:
@@ -127,14 +126,6 @@ def _load(argument: str, folder: Path) -> Any:
         return StaticModel.from_pretrained(folder)
     except Exception as exc:  # a damaged file surfaces as safetensors, json, tokenizers or KeyError errors
         raise HarnessError(f"model2vec:{argument}: cannot load {folder}: {_why(exc)}") from exc
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _why(exc: BaseException) -> str:

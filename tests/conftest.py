@@ -18,6 +18,9 @@ from harness import pluginhost  # noqa: E402
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
 SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" / "data"))
+# Code under test that finds the data folder by itself (the MTEB bridge's local tasks, read when their module is
+# imported) must read the same folder as the tests, also from an installed (non-editable) package.
+os.environ["HARNESS_SHARED_DATA"] = str(SHARED_DATA)
 
 
 @pytest.fixture(autouse=True)

@@ -26,12 +26,19 @@ class CptEncoder(Encoder):
     """Wraps a loaded :class:`CptModel`; fingerprinted by its weights and read-out settings."""
 
     def __init__(
-        self, name: str, model: CptModel, identity: dict[str, Any], batch_size: int = 32, precision: str = "auto"
+        self,
+        name: str,
+        model: CptModel,
+        identity: dict[str, Any],
+        batch_size: int = 32,
+        precision: str = "auto",
+        batch_tokens: int | None = None,
     ) -> None:
         self.name = name
         self.model = model
         self.identity = identity
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.precision = effective_precision(model.device, precision)
 
     @property
@@ -67,7 +74,9 @@ class CptEncoder(Encoder):
         return meta
 
     def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
-        return self.model.embed(list(texts), kind, batch_size=self.batch_size, precision=self.precision)
+        return self.model.embed(
+            list(texts), kind, batch_size=self.batch_size, precision=self.precision, batch_tokens=self.batch_tokens
+        )
 
 
 def build_cpt_encoder(name: str, settings: EncoderSettings, preset: CptPreset | None = None) -> CptEncoder:
@@ -94,13 +103,17 @@ def build_cpt_encoder(name: str, settings: EncoderSettings, preset: CptPreset | 
         )
         model = CptModel(backbone.model, backbone.tokenizer, config).to(device).eval()
         identity = {"untrained": True, **backbone.identity}
-        return CptEncoder(name, model, identity, settings.batch_size, options.get("precision", "auto"))
+        return CptEncoder(
+            name, model, identity, settings.batch_size, options.get("precision", "auto"), settings.batch_tokens
+        )
     folder = find_checkpoint(name, options.get("checkpoint"))
     model = load_model(folder, device=device, dtype=torch.float32)
     if options.get("max_length"):
         model.config = CptConfig.from_json({**model.config.to_json(), "max_length": int(options["max_length"])})
     identity = {"weights_sha256": weights_sha256(folder), "trained_from": portable_source(model.config.backbone)}
-    return CptEncoder(name, model, identity, settings.batch_size, options.get("precision", "auto"))
+    return CptEncoder(
+        name, model, identity, settings.batch_size, options.get("precision", "auto"), settings.batch_tokens
+    )
 
 
 def portable_source(source: str) -> str:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.batching import plan_batches
 from harness.encoder import TextKind
 
 SPECIAL_DELIMITERS = {
@@ -126,12 +127,18 @@ class CptModel(nn.Module):
         The text is truncated to what fits between the delimiters, so the closing
         delimiter (where the embedding is read) is always the last real token.
         """
+        return self._padded(self._token_rows(texts, kind))
+
+    def _token_rows(self, texts: Sequence[str], kind: TextKind | str) -> list[list[int]]:
+        """Each text's ids: prefix, opening delimiter, the text truncated to fit, closing delimiter."""
         opening, closing = self._delimiter_ids[self.config.side_of(kind)]
         budget = self.config.max_length - len(self._prefix) - len(opening) - len(closing)
         if budget < 1:
             raise ValueError(f"max_length {self.config.max_length} leaves no room for text between the delimiters")
         bodies = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
-        rows = [self._prefix + opening + list(body[:budget]) + closing for body in bodies]
+        return [self._prefix + opening + list(body[:budget]) + closing for body in bodies]
+
+    def _padded(self, rows: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
         width = max(len(row) for row in rows)
         pad = int(self.tokenizer.pad_token_id)
         input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
@@ -154,20 +161,30 @@ class CptModel(nn.Module):
 
     @torch.inference_mode()
     def embed(
-        self, texts: Sequence[str], kind: TextKind | str, batch_size: int = 32, precision: str = "auto"
+        self,
+        texts: Sequence[str],
+        kind: TextKind | str,
+        batch_size: int = 32,
+        precision: str = "auto",
+        batch_tokens: int | None = None,
     ) -> np.ndarray:
         """Unit-norm float32 embeddings of ``texts``, in order.
 
         ``precision``: ``auto`` (bf16 autocast on CUDA, float32 elsewhere), ``bf16`` or ``fp32``.
+        ``batch_tokens``: batch by padded-token budget, longest first (:mod:`harness.batching`), instead of
+        fixed ``batch_size`` batches in input order.
         """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
         device = self.device
         autocast = _autocast(device, precision)
-        for start in range(0, len(texts), batch_size):
-            batch = self.tokenize(texts[start : start + batch_size], kind)
+        rows = self._token_rows(texts, kind)
+        for indices in plan_batches([len(row) for row in rows], batch_size, batch_tokens):
+            batch = self._padded([rows[i] for i in indices])
             with autocast:
                 vectors = self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-            out[start : start + len(vectors)] = vectors.float().cpu().numpy()
+            out[indices] = vectors.float().cpu().numpy()
         return out
 
     def current_config(self) -> CptConfig:

@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--suite", help="a named suite (default: 'default')")
     run_cmd.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: ./results)")
     run_cmd.add_argument("--batch-size", type=int, default=32, help="encoder batch size (default: 32)")
+    run_cmd.add_argument(
+        "--batch-tokens",
+        type=int,
+        help="batch by token budget: at most this many padded tokens per batch (--batch-size caps the rows)",
+    )
     run_cmd.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     run_cmd.add_argument("--force", action="store_true", help="rerun tasks that already have results")
     run_cmd.add_argument("--data-dir", type=Path, help="folder with the datasets (also $HARNESS_DATA_DIR)")
@@ -173,6 +178,7 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         force=args.force,
         device=args.device,
         batch_size=args.batch_size,
+        batch_tokens=args.batch_tokens,
         data_dir=args.data_dir,
         progress=args.progress,
         encoder_options=_encoder_options(args),

@@ -69,6 +69,9 @@ class EncoderSettings:
     device: str = "cpu"
     batch_size: int = 32
     options: dict[str, Any] = field(default_factory=dict)
+    batch_tokens: int | None = None
+    """``--batch-tokens``: fill each batch up to this many padded tokens (``batch_size`` rows at most), longest
+    texts first (:mod:`harness.batching`); ``None`` keeps fixed ``batch_size`` batches."""
 
 
 class Encoder(ABC):

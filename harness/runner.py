@@ -47,6 +47,8 @@ class RunOptions:
     force: bool = False
     device: str = "cpu"
     batch_size: int = 32
+    batch_tokens: int | None = None
+    """Token budget per batch (:mod:`harness.batching`); ``None``: fixed ``batch_size`` batches."""
     data_dir: str | Path | None = None
     progress: bool | None = None
     """True/False forces progress bars on/off; None shows them on a terminal only."""
@@ -97,9 +99,16 @@ def run(
     """Evaluate ``encoder_name`` on every task of ``refs``; return what happened to each."""
     if options.batch_size < 1:
         raise HarnessError(f"--batch-size must be at least 1, got {options.batch_size}")
+    if options.batch_tokens is not None and options.batch_tokens < 1:
+        raise HarnessError(f"--batch-tokens must be at least 1, got {options.batch_tokens}")
     tasks = [(ref, catalog.build_task(ref)) for ref in refs]  # unknown names fail before any model loads
     locator = DataLocator.from_settings(options.data_dir)
-    settings = EncoderSettings(device=options.device, batch_size=options.batch_size, options=options.encoder_options)
+    settings = EncoderSettings(
+        device=options.device,
+        batch_size=options.batch_size,
+        options=options.encoder_options,
+        batch_tokens=options.batch_tokens,
+    )
     encoder = catalog.build_encoder(encoder_name, settings)
     if options.label:
         encoder.name = options.label
@@ -285,6 +294,7 @@ def _record(
             "software": software_versions(),
             "device": device_description(options.device),
             "batch_size": options.batch_size,
+            "batch_tokens": options.batch_tokens,
         },
         "date": now_iso(),
     }

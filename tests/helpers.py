@@ -31,3 +31,44 @@ def harness_cli(
         cwd=cwd or Path.home(),
         timeout=timeout,
     )
+
+
+TINY_WORDS = "the a man dog cat plays runs guitar park is in on sleeps sofa".split()
+"""The whole vocabulary of the tiny test models (plus BERT's five special tokens)."""
+
+
+def build_tiny_bert(folder: Path) -> Path:
+    """A one-layer random BERT (hidden size 16) with its tokenizer, saved to ``folder``: loads in milliseconds."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]
+    vocab_file = folder.parent / f"{folder.name}-vocab.txt"
+    vocab_file.write_text("\n".join(vocab) + "\n")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(folder)
+    BertTokenizerFast(vocab_file=str(vocab_file)).save_pretrained(folder)
+    return folder
+
+
+def build_tiny_sbert(folder: Path) -> Path:
+    """The tiny BERT as a sentence-transformers model (mean pooling, normalised, 32 tokens); returns its folder."""
+    from sentence_transformers import SentenceTransformer, models
+
+    hf_dir = build_tiny_bert(folder / "hf")
+    transformer = models.Transformer(str(hf_dir), max_seq_length=32)
+    width = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
+    model_dir = folder / "model"
+    SentenceTransformer(modules=[transformer, models.Pooling(width(), pooling_mode="mean"), models.Normalize()]).save(
+        str(model_dir)
+    )
+    return model_dir

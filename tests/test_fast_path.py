@@ -17,6 +17,7 @@ from harness.encoders.precision import resolve_precision
 from harness.errors import HarnessError
 from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder, _minilm
 from harness.results import canonical_sha256
+from helpers import build_tiny_sbert
 
 REPO = Path(__file__).resolve().parent.parent
 SENTENCES = [
@@ -44,32 +45,7 @@ def fp32_vectors(minilm_fp32: SentenceTransformerEncoder) -> np.ndarray:
 @pytest.fixture(scope="module")
 def tiny_sbert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-layer random sentence-transformers model: whole tasks in a second or two."""
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-sbert-precision")
-    words = "the a man dog cat plays runs guitar park is in on sleeps sofa".split()
-    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=5 + len(words),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    hf_dir = folder / "hf"
-    BertModel(config).save_pretrained(hf_dir)
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(hf_dir)
-    transformer = models.Transformer(str(hf_dir), max_seq_length=32)
-    width = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
-    model_dir = folder / "model"
-    SentenceTransformer(modules=[transformer, models.Pooling(width(), pooling_mode="mean"), models.Normalize()]).save(
-        str(model_dir)
-    )
-    return model_dir
+    return build_tiny_sbert(tmp_path_factory.mktemp("tiny-sbert-precision"))
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,38 +11,12 @@ import pytest
 from harness import EncoderSettings, TextKind
 from harness.errors import HarnessError
 from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
+from helpers import build_tiny_sbert
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from sentence_transformers import SentenceTransformer, models
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-sbert")
-    words = "the a man dog cat plays runs guitar park is in on sleeps sofa".split()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    torch.manual_seed(0)
-    bert = BertModel(
-        BertConfig(
-            vocab_size=len(vocab),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            max_position_embeddings=64,
-        )
-    )
-    hf_dir = folder / "hf"
-    bert.save_pretrained(hf_dir)
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(hf_dir)
-    transformer = models.Transformer(str(hf_dir), max_seq_length=32)
-    width = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
-    pooling = models.Pooling(width(), pooling_mode="mean")
-    model_dir = folder / "model"
-    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(model_dir))
-    return model_dir
+    return build_tiny_sbert(tmp_path_factory.mktemp("tiny-sbert"))
 
 
 def test_local_folder_loads_and_encodes(tiny_model: Path) -> None:

@@ -13,6 +13,7 @@ from harness import EncoderSettings, TextKind
 from harness.errors import HarnessError
 from harness.pluginhost import PluginHost, get_host
 from harness.plugins.encoders import transformers_pooled
+from helpers import build_tiny_bert
 
 PLUGIN_NAME = "harness.plugins.encoders.transformers_pooled"
 TEXTS = ["the man plays the guitar", "a dog", "the cat sleeps on the sofa in the park", "runs"]
@@ -32,25 +33,7 @@ def host() -> Iterator[PluginHost]:
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    words = "the a man dog cat plays runs guitar park is in on sleeps sofa".split()
-    vocab_file = folder.parent / f"{folder.name}-vocab.txt"
-    vocab_file.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=5 + len(words),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-    )
-    BertModel(config).save_pretrained(folder)
-    BertTokenizerFast(vocab_file=str(vocab_file)).save_pretrained(folder)
-    return folder
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
 
 
 @pytest.fixture(scope="module")

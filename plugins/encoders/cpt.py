@@ -6,6 +6,7 @@ in :mod:`harness.encoders`; this module only names the presets.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import Any
 
@@ -21,7 +22,7 @@ def _preset(preset: CptPreset, settings: EncoderSettings) -> CptEncoder:
 def _any_checkpoint(settings: EncoderSettings) -> CptEncoder:
     assert settings.argument is not None
     options = {**settings.options, "checkpoint": settings.argument}
-    settings = EncoderSettings(settings.argument, settings.device, settings.batch_size, options)
+    settings = dataclasses.replace(settings, options=options)
     return build_cpt_encoder("cpt", settings)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness.batching import token_budget_batches
 from harness.digests import file_sha256
 from harness.encoders.precision import parameter_count, resolve_precision
 
@@ -43,6 +44,7 @@ class SentenceTransformerEncoder(Encoder):
     ) -> None:
         self.model_ref = model_ref
         self.batch_size = settings.batch_size
+        self.batch_tokens = settings.batch_tokens
         # A local folder is identified by its weights hash, not by where it lies.
         self._model_id = model_id or (None if _is_local(model_ref) else model_ref)
         self._revision = revision
@@ -84,15 +86,29 @@ class SentenceTransformerEncoder(Encoder):
     def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         prompts = getattr(self.model, "prompts", {}) or {}
         prompt_name = kind.value if kind.value in prompts else None
+        if not self.batch_tokens:  # sentence-transformers batches by itself (sorted by length, fixed size)
+            return self._encode_batch(list(texts), prompt_name, self.batch_size)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for rows in token_budget_batches(self._token_counts(texts), self.batch_tokens, self.batch_size):
+            out[rows] = self._encode_batch([texts[i] for i in rows], prompt_name, len(rows))
+        return out
+
+    def _encode_batch(self, texts: list[str], prompt_name: str | None, batch_size: int) -> np.ndarray:
         with self.precision.context():
             vectors = self.model.encode(
-                list(texts),
-                batch_size=self.batch_size,
+                texts,
+                batch_size=batch_size,
                 prompt_name=prompt_name,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)  # float32 at every precision (a no-op for fp32)
+
+    def _token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text after the model's truncation (a prompt, if any, adds the same few to each)."""
+        limit = self.model.max_seq_length or None
+        ids = self.model.tokenizer(list(texts), truncation=limit is not None, max_length=limit)["input_ids"]
+        return [len(row) for row in ids]
 
 
 def _load(model_ref: str, device: str) -> Any:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness.batching import plan_batches
 from harness.encoders.backbones import Backbone, load_backbone
 from harness.encoders.precision import parameter_count, resolve_precision
 
@@ -39,6 +40,7 @@ class PooledTransformerEncoder(Encoder):
         self.model_ref = model_ref
         self.pooling = _pooling_option(model_ref, settings.options)
         self.batch_size = max(1, int(settings.batch_size))
+        self.batch_tokens = settings.batch_tokens
         self.device = settings.device
         precision = resolve_precision(settings.options.get("precision"), self.device)  # refuse before loading
         try:
@@ -85,10 +87,12 @@ class PooledTransformerEncoder(Encoder):
 
     def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         tokenizer, model = self.backbone.tokenizer, self.backbone.model
-        chunks: list[np.ndarray] = []
-        for start in range(0, len(texts), self.batch_size):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not len(texts):
+            return out
+        for rows in plan_batches(self._token_counts(texts), self.batch_size, self.batch_tokens):
             batch = tokenizer(
-                list(texts[start : start + self.batch_size]),
+                [texts[i] for i in rows],
                 padding=True,
                 truncation=True,
                 max_length=self.max_length,
@@ -98,10 +102,15 @@ class PooledTransformerEncoder(Encoder):
             with torch.inference_mode(), self.precision.context():
                 hidden = model(**inputs).last_hidden_state.float()
             pooled = pool(hidden, inputs["attention_mask"], self.pooling)
-            chunks.append(torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy().astype(np.float32))
-        if not chunks:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.concatenate(chunks)
+            out[rows] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+        return out
+
+    def _token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text after truncation; only needed (and only computed) for token-budget batches."""
+        if not self.batch_tokens:
+            return [0] * len(texts)
+        ids = self.backbone.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(row) for row in ids]
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--force", action="store_true", help="rerun tasks that already have results")
     run_cmd.add_argument("--data-dir", type=Path, help="folder with the datasets (also $HARNESS_DATA_DIR)")
     run_cmd.add_argument(
+        "--download",
+        action="store_true",
+        default=None,
+        help="fetch missing datasets from the registry's canonical URLs or a mirror (also $HARNESS_DOWNLOAD=1)",
+    )
+    run_cmd.add_argument(
         "--checkpoint", type=Path, help="trained weights for a cpt encoder (a model folder or a 'harness train' run)"
     )
     run_cmd.add_argument(
@@ -122,11 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmd.add_argument("--cache", type=Path, metavar="DIR", help="cache folder (default: in $HARNESS_HOME)")
     cache_cmd.add_argument("--encoder", help="clear: only this encoder's vectors")
 
+    from harness.datasets.cli import register_subcommand as register_data
     from harness.encoders.training.mining_cli import register_subcommand as register_mine_pairs
     from harness.encoders.training.train_cli import register_subcommand as register_train
 
     register_train(commands)
     register_mine_pairs(commands)
+    register_data(commands)
     return parser
 
 
@@ -180,6 +188,7 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         batch_tokens=args.batch_tokens,
         data_dir=args.data_dir,
+        download=args.download,
         progress=args.progress,
         encoder_options=_encoder_options(args),
         label=args.label or (f"{args.encoder}-untrained" if args.untrained else None),

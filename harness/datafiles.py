@@ -2,10 +2,12 @@
 
 A task names its files relative to a data directory laid out like ``shared/data``.
 They are looked for, in order, in the ``--data-dir`` folder (or
-``$HARNESS_DATA_DIR``) and then in the copy embedded in this package (compressed
-with xz, so the default suite runs offline from a fresh install).  Every file with
-a known sha256 is checked before a task sees it: a score is only comparable if the
-data is the same.
+``$HARNESS_DATA_DIR``), in the copy embedded in this package (compressed
+with xz, so the default suite runs offline from a fresh install), in the datasets
+installed in the harness home (``harness data fetch``), and last, only when the user
+allows it (``--download`` or ``$HARNESS_DOWNLOAD=1``), by fetching the registry
+dataset that provides the file.  Every file with a known sha256 is checked before a
+task sees it: a score is only comparable if the data is the same.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from typing import TYPE_CHECKING
 from harness.errors import DataError
 
 if TYPE_CHECKING:
+    from harness.datasets.registry import DatasetRegistry
+    from harness.datasets.store import DatasetStore
     from harness.task import DatasetFile
 
 DATA_DIR_ENV = "HARNESS_DATA_DIR"
+DOWNLOAD_ENV = "HARNESS_DOWNLOAD"
 EMBEDDED_ROOT = Path(__file__).parent / "embedded_data"
 EMBEDDED_SUFFIX = ".xz"
 
@@ -78,24 +83,44 @@ class DataFiles:
 
 @dataclass(frozen=True)
 class DataLocator:
-    """Where dataset files are looked for, in order."""
+    """Where dataset files are looked for, in order (see the module's docstring)."""
 
     data_dir: Path | None = None
     use_embedded: bool = True
+    datasets: DatasetRegistry | None = None
+    """The dataset registry: finds installed datasets, says which one provides a missing file, fetches it."""
+    download: bool = False
+    """Fetch a missing file's dataset (``--download``, ``$HARNESS_DOWNLOAD=1``)."""
+    data_home: Path | None = None
+    """Where installed datasets live (default: ``$HARNESS_HOME/data``)."""
 
     @classmethod
-    def from_settings(cls, data_dir: str | Path | None) -> DataLocator:
-        """``--data-dir`` wins over ``$HARNESS_DATA_DIR``; both fall back to the embedded copy."""
+    def from_settings(
+        cls,
+        data_dir: str | Path | None,
+        datasets: DatasetRegistry | None = None,
+        download: bool | None = None,
+    ) -> DataLocator:
+        """``--data-dir`` wins over ``$HARNESS_DATA_DIR``; then the embedded copy, installed datasets, a fetch."""
+        if download is None:
+            download = os.environ.get(DOWNLOAD_ENV, "").lower() in ("1", "true", "yes", "on")
         chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV) or None
         if chosen is None:
-            return cls()
+            return cls(datasets=datasets, download=download)
         folder = Path(chosen).expanduser()
         if not folder.is_dir():
             raise DataError(folder, "data directory does not exist (from --data-dir or $HARNESS_DATA_DIR)")
-        return cls(data_dir=folder.resolve())
+        return cls(data_dir=folder.resolve(), datasets=datasets, download=download)
 
     def resolve(self, files: Iterable[DatasetFile]) -> DataFiles:
         return DataFiles({f.path: self._resolve_one(f) for f in files})
+
+    def _store(self) -> DatasetStore | None:
+        if self.datasets is None:
+            return None
+        from harness.datasets.store import DatasetStore
+
+        return DatasetStore(self.datasets, self.data_home)
 
     def _resolve_one(self, wanted: DatasetFile) -> ResolvedFile:
         looked: list[str] = []
@@ -109,7 +134,9 @@ class DataLocator:
                 return _verified(str(path), _read(path), wanted.sha256)
             if path.exists():
                 raise DataError(path, "is not a file")
-        if not os.path.isabs(wanted.path) and self.use_embedded:
+        if os.path.isabs(wanted.path):
+            raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")")
+        if self.use_embedded:
             packed = EMBEDDED_ROOT / (wanted.path + EMBEDDED_SUFFIX)
             looked.append("the embedded data")
             if packed.is_file():
@@ -119,9 +146,28 @@ class DataLocator:
                 except lzma.LZMAError as exc:
                     raise DataError(label, f"embedded copy is corrupt ({exc})") from None
                 return _verified(label, data, wanted.sha256)
-        hint = (
-            "" if self.data_dir or os.path.isabs(wanted.path) else "; point --data-dir or $HARNESS_DATA_DIR at a copy"
-        )
+        store = self._store()
+        if store is not None:
+            looked.append(f"the datasets installed in {store.root}")
+            for root in store.installed_roots():
+                path = root / wanted.path
+                if path.is_file():
+                    return _verified(str(path), _read(path), wanted.sha256)
+            provider = store.registry.providing(wanted.path)
+            if provider is not None and self.download:
+                path = store.fetch(provider.name) / wanted.path
+                if not path.is_file():
+                    raise DataError(wanted.path, f"not in dataset {provider.name!r} (fetched to {path.parent})")
+                return _verified(str(path), _read(path), wanted.sha256)
+            if provider is not None:
+                expected = ", ".join(f.path for f in provider.files)
+                raise DataError(
+                    wanted.path,
+                    f"dataset file not found (looked in: {', '.join(looked)}); it belongs to dataset "
+                    f"{provider.name!r} ({provider.title}; files: {expected}): fetch it with "
+                    f"'harness data fetch {provider.name}', or rerun with --download, or point --data-dir at a copy",
+                )
+        hint = "" if self.data_dir else "; point --data-dir or $HARNESS_DATA_DIR at a copy"
         raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")" + hint)
 
 

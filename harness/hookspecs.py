@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from harness.registry import EncoderRegister, SuiteRegister, TaskRegister
+    from harness.registry import DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
 
 PROJECT_NAME = "harness"
 
@@ -55,4 +55,14 @@ def harness_register_suites(register: SuiteRegister) -> None:
     """Register suites, named lists of tasks: ``register(name, tasks, description="")``.
 
     ``tasks`` are task references as a user would type them (``sickr@full``).
+    """
+
+
+@hookspec
+def harness_register_datasets(register: DatasetRegister) -> None:
+    """Register datasets for ``harness data`` and ``--download``: ``register(path_to_toml_file)``.
+
+    The file is registry data (one per dataset family; see ``harness.datasets.registry`` and the built-in files
+    in ``harness/plugins/datasets/``): canonical URLs, checksums, sizes, licence, citation and the tasks each
+    dataset backs.  A :class:`harness.datasets.registry.Dataset` may be passed instead of a path.
     """

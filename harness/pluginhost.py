@@ -28,7 +28,7 @@ import pluggy
 
 from harness import hookspecs
 from harness.errors import one_line
-from harness.registry import Catalog, EncoderRegister, SuiteRegister, TaskRegister
+from harness.registry import Catalog, DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
 
 ENTRY_POINT_GROUP = "harness"
 LOAD_ENV = "HARNESS_LOAD_PLUGINS"
@@ -120,6 +120,7 @@ class PluginHost:
             ("harness_register_encoders", lambda plugin: EncoderRegister(catalog.encoders, plugin, catalog.problems)),
             ("harness_register_tasks", lambda plugin: TaskRegister(catalog.tasks, plugin, catalog.problems)),
             ("harness_register_suites", lambda plugin: SuiteRegister(catalog.suites, plugin, catalog.problems)),
+            ("harness_register_datasets", lambda plugin: DatasetRegister(catalog.datasets, plugin, catalog.problems)),
         ]
         for hook_name, make_register in hooks:
             caller = getattr(self.pm.hook, hook_name)

@@ -1,4 +1,4 @@
-"""The catalogue of encoders, tasks and suites that plugins registered.
+"""The catalogue of encoders, tasks, suites and datasets that plugins registered.
 
 Plugins register factories under names.  A name ending in ``:`` is a *family*:
 ``sbert:`` answers to ``sbert:/path/to/model`` and hands the text after the colon
@@ -11,8 +11,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from harness.datasets.registry import Dataset, DatasetRegistry, load_registry_file
 from harness.encoder import Encoder, EncoderSettings
 from harness.errors import HarnessError, UsageError, one_line
 from harness.task import FAMILIES, Task
@@ -71,6 +73,7 @@ class Catalog:
     encoders: dict[str, Registration] = field(default_factory=dict)
     tasks: dict[str, Registration] = field(default_factory=dict)
     suites: dict[str, Suite] = field(default_factory=dict)
+    datasets: DatasetRegistry = field(default_factory=DatasetRegistry)
     problems: list[str] = field(default_factory=list)
 
     # -- lookups -----------------------------------------------------------------
@@ -216,3 +219,36 @@ class SuiteRegister(_Register):
         if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
             raise TypeError(f"suite {name!r}: tasks must be a list of task names")
         self.pending[name] = Suite(name, tuple(tasks), description, self._plugin)
+
+
+class DatasetRegister:
+    """``register(path_or_dataset)``: a registry TOML file (or one :class:`Dataset`) from a plugin.
+
+    A malformed file is a problem of that plugin (shown by ``harness plugins``), not a crash of the harness.
+    """
+
+    what = "dataset"
+
+    def __init__(self, registry: DatasetRegistry, plugin: str, problems: list[str]) -> None:
+        self._registry = registry
+        self._plugin = plugin
+        self._problems = problems
+        self.pending: dict[str, Dataset] = {}
+
+    def __call__(self, source: str | Path | Dataset) -> None:
+        if isinstance(source, Dataset):
+            datasets = [source]
+        else:
+            path = Path(source)
+            datasets = load_registry_file(path, origin=f"{self._plugin}: {path.name}")
+        for dataset in datasets:
+            if dataset.name in self.pending:
+                raise ValueError(f"dataset {dataset.name!r} registered twice by plugin {self._plugin!r}")
+            self.pending[dataset.name] = dataset
+
+    def commit(self) -> None:
+        for dataset in self.pending.values():
+            try:
+                self._registry.add(dataset)
+            except HarnessError as exc:
+                self._problems.append(f"dataset {dataset.name!r} from plugin {self._plugin!r} ignored: {exc}")

@@ -47,6 +47,8 @@ class RunOptions:
     force: bool = False
     device: str = "cpu"
     batch_size: int = 32
+    download: bool | None = None
+    """Fetch registry datasets a task needs and the harness cannot find (``None``: ``$HARNESS_DOWNLOAD``)."""
     batch_tokens: int | None = None
     """Token budget per batch (:mod:`harness.batching`); ``None``: fixed ``batch_size`` batches."""
     data_dir: str | Path | None = None
@@ -102,7 +104,7 @@ def run(
     if options.batch_tokens is not None and options.batch_tokens < 1:
         raise HarnessError(f"--batch-tokens must be at least 1, got {options.batch_tokens}")
     tasks = [(ref, catalog.build_task(ref)) for ref in refs]  # unknown names fail before any model loads
-    locator = DataLocator.from_settings(options.data_dir)
+    locator = DataLocator.from_settings(options.data_dir, catalog.datasets, options.download)
     settings = EncoderSettings(
         device=options.device,
         batch_size=options.batch_size,

@@ -20,4 +20,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "harness.plugins.tasks.code_search",
     "harness.plugins.tasks.mteb_tasks",
     "harness.plugins.suites",
+    "harness.plugins.datasets",
 )

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import build_tiny_bert, build_tiny_sbert
 
 from harness import EncoderSettings, TextKind
 from harness.batching import fixed_batches, plan_batches, token_budget_batches
+from helpers import build_tiny_bert, build_tiny_sbert
 
 TEXTS = [
     "a dog",

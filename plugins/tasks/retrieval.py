@@ -124,10 +124,11 @@ class RetrievalTask(Task):
         *,
         description: str = "",
         sha256: dict[str, str] | None = None,
+        default_split: str | None = None,
     ) -> None:
         self.folder = folder
         self.splits = splits
-        self.default_split = "test" if "test" in splits else splits[0]
+        self.default_split = default_split or ("test" if "test" in splits else splits[0])
         self.description = description or f"BEIR-layout retrieval on {folder}"
         self._sha256 = sha256 or {}
 
@@ -200,6 +201,38 @@ def scifact(_argument: str | None) -> RetrievalTask:
     )
 
 
+BEIR_SETS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    # task name: (folder in the data root, splits (the default first), description)
+    "beir-trec-covid": ("trec-covid", ("test",), "TREC-COVID: 50 queries, 171K CORD-19 abstracts"),
+    "beir-nfcorpus": ("nfcorpus", ("test", "dev", "train"), "NFCorpus: 323 nutrition queries, 3.6K documents"),
+    "beir-fiqa": ("fiqa", ("test", "dev", "train"), "FiQA-2018: 648 financial questions, 57K answers"),
+    "beir-arguana": ("arguana", ("test",), "ArguAna: 1406 arguments, 8.7K counter-arguments"),
+    "beir-touche2020": ("webis-touche2020", ("test",), "Touche-2020 (v2): 49 queries, 382K arguments"),
+    "beir-dbpedia-entity": ("dbpedia-entity", ("test", "dev"), "DBPedia-Entity: 400 queries, 4.6M entities"),
+    "beir-quora": ("quora", ("test", "dev"), "Quora duplicates: 10K questions, 523K questions"),
+    "beir-climate-fever": ("climate-fever", ("test",), "Climate-FEVER: 1535 claims, 5.4M Wikipedia abstracts"),
+    "beir-fever": ("fever", ("test", "dev", "train"), "FEVER: 6666 claims, 5.4M Wikipedia abstracts"),
+    "beir-hotpotqa": ("hotpotqa", ("test", "dev", "train"), "HotpotQA: 7405 questions, 5.2M Wikipedia passages"),
+    "beir-nq": ("nq", ("test",), "Natural Questions: 3452 questions, 2.7M Wikipedia passages"),
+    "beir-msmarco": (
+        "msmarco",
+        ("dev", "test", "train"),
+        "MS MARCO passage (dev, as BEIR and MTEB): 6980 queries, 8.8M",
+    ),
+}
+"""The BEIR sets of the cpt paper's Table 6 (with ``scifact``) plus NQ and MS MARCO, in BEIR layout under the
+data root; ``harness data fetch NAME`` (or ``--download``) installs each from its canonical zip."""
+
+
+def beir_set(task_name: str) -> Any:
+    folder, splits, description = BEIR_SETS[task_name]
+
+    def factory(_argument: str | None) -> RetrievalTask:
+        return RetrievalTask(folder, splits, description=f"{description} (BEIR).", default_split=splits[0])
+
+    return factory
+
+
 def beir_folder(argument: str | None) -> RetrievalTask:
     assert argument is not None
     folder = Path(argument).expanduser()
@@ -219,4 +252,6 @@ def beir_folder(argument: str | None) -> RetrievalTask:
 @hookimpl
 def harness_register_tasks(register: Any) -> None:
     register("scifact", scifact, "SciFact retrieval (BEIR), nDCG@10")
+    for name, (_folder, _splits, description) in BEIR_SETS.items():
+        register(name, beir_set(name), description.split(":")[0] + " retrieval (BEIR), nDCG@10")
     register("beir:", beir_folder, "any folder in BEIR layout: beir:/path/to/folder")

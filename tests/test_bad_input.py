@@ -158,4 +158,5 @@ def test_beir_folder_relative_to_the_data_dir(capsys, fake_plugin, tmp_path: Pat
     capsys.readouterr()
     assert main([*args[:-1], str(tmp_path / "without-data-dir")]) == 1
     line = failure_line(capsys.readouterr().err)
-    assert "mini/corpus.jsonl: dataset file not found (looked in: the embedded data); point --data-dir" in line
+    assert "mini/corpus.jsonl: dataset file not found (looked in: the embedded data, the datasets installed in" in line
+    assert line.endswith("; point --data-dir or $HARNESS_DATA_DIR at a copy")

@@ -91,6 +91,11 @@ def store_for(tmp_path: Path, entries: list[dict[str, Any]]) -> DatasetStore:
     return DatasetStore(registry, tmp_path / "home" / "data")
 
 
+def downloads(store: DatasetStore) -> list[str]:
+    """What the downloads folder holds besides the per-dataset lock files."""
+    return sorted(p.name for p in (store.root / DOWNLOADS).iterdir() if p.suffix != ".lock")
+
+
 def nothing_installed(store: DatasetStore, name: str) -> None:
     """No dataset folder, no half-unpacked staging folder: only (at most) the downloads folder."""
     assert not store.installed(name)
@@ -196,7 +201,7 @@ def test_good_download_installs_verifies_and_removes(server: DataServer, tmp_pat
     assert (folder / "tiny" / "corpus.jsonl").is_file()
     manifest = json.loads((folder / MANIFEST).read_text())
     assert set(manifest["files"]) == {"tiny/corpus.jsonl", "tiny/queries.jsonl", "tiny/qrels/test.tsv"}
-    assert not list((store.root / DOWNLOADS).iterdir())  # the verified archive is deleted once unpacked
+    assert downloads(store) == []  # the verified archive is deleted once unpacked
     assert store.verify("tiny") == []
     (folder / "tiny" / "queries.jsonl").write_text("changed")
     recorded = manifest["files"]["tiny/queries.jsonl"][:16]
@@ -217,7 +222,7 @@ def test_corrupted_download_fails_checksum_and_unpacks_nothing(server: DataServe
     with pytest.raises(DataError, match="failed verification .*sha256.*deleted, nothing unpacked"):
         store.fetch("tiny", progress=False)
     nothing_installed(store, "tiny")
-    assert not list((store.root / DOWNLOADS).iterdir())  # the bad bytes are not kept either
+    assert downloads(store) == []  # the bad bytes are not kept either
 
 
 def test_interrupted_download_resumes_with_a_range_request(server: DataServer, tmp_path: Path) -> None:

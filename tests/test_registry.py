@@ -99,7 +99,7 @@ def test_every_hook_is_documented() -> None:
     from harness import hookspecs
 
     hooks = [f for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("harness_")]
-    assert len(hooks) == 3
+    assert len(hooks) == 4
     for hook in hooks:
         assert hook.__doc__ and "register(" in hook.__doc__, hook.__name__
 

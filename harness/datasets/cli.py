@@ -99,9 +99,15 @@ def _list(store: DatasetStore, family: str | None) -> int:
 
 
 def _size(dataset: Dataset) -> str:
-    size = dataset.size
-    if size is None:
-        return "?"
+    """The download's size; where a source's size is unknown, the unpacked files' (marked), else ``?``."""
+    if dataset.size is not None:
+        return _bytes(dataset.size)
+    if dataset.files_size is not None:
+        return _bytes(dataset.files_size) + " unpacked"
+    return "?"
+
+
+def _bytes(size: int) -> str:
     value, unit = float(size), "B"
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1000 or unit == "GB":

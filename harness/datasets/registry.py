@@ -85,6 +85,12 @@ class Dataset:
         return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
 
     @property
+    def files_size(self) -> int | None:
+        """Bytes of the listed files once unpacked, when every one's size is known."""
+        sizes = [f.size for f in self.files]
+        return None if not sizes or any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+    @property
     def pinning(self) -> str:
         """How well the download is pinned: ``sha256``, ``md5`` (publisher's), ``files`` or ``unpinned``."""
         if all(s.sha256 for s in self.sources):

@@ -10,11 +10,12 @@ always complete and verified, whatever interrupted a fetch before.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,7 +61,13 @@ class DatasetStore:
         final = self.folder(dataset.name)
         if self.installed(dataset.name) and not force:
             return final
-        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / DOWNLOADS).mkdir(parents=True, exist_ok=True)
+        with _exclusive(self.root / DOWNLOADS / f"{dataset.name}.lock"):
+            if self.installed(dataset.name) and not force:  # another process fetched it while we waited
+                return final
+            return self._install(dataset, final, progress)
+
+    def _install(self, dataset: Dataset, final: Path, progress: bool | None) -> Path:
         remove_stale_partials(final)
         archives = [self._download(dataset, index, progress) for index in range(len(dataset.sources))]
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=self.root))
@@ -120,6 +127,17 @@ class DatasetStore:
             return False
         _remove(folder)
         return True
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """One fetch of a dataset at a time across processes (two would write the same ``.part`` file)."""
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def urlscheme(url: str) -> str:

@@ -191,7 +191,7 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         download=args.download,
         progress=args.progress,
         encoder_options=_encoder_options(args),
-        label=args.label or (f"{args.encoder}-untrained" if args.untrained else None),
+        label=args.label or _default_label(args),
         per_example=not args.no_per_example,
         cache=not args.no_cache,
         cache_dir=args.cache,
@@ -216,6 +216,19 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
     if report.outcomes and len(report.not_applicable) == len(report.outcomes):
         return _fail(f"encoder {args.encoder!r} applies to none of the tasks asked for", 1)
     return 0
+
+
+def _default_label(args: argparse.Namespace) -> str | None:
+    """A result name of its own for runs that measure something else than the encoder's defaults.
+
+    ``--untrained`` and a ``--precision`` other than ``auto``/``fp32`` change the vectors; under the encoder's own
+    name their results would replace (not sit beside) the default run's.
+    """
+    if args.untrained:
+        return f"{args.encoder}-untrained"
+    if args.precision not in (None, "auto", "fp32"):
+        return f"{args.encoder}-{args.precision}"
+    return None
 
 
 def _encoder_options(args: argparse.Namespace) -> dict[str, object]:

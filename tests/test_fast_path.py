@@ -146,7 +146,10 @@ def test_cli_int8_result_records_the_precision_and_fp32_reuses_old_results(
     assert main([*common, "--precision", "fp32"]) == 0
     assert "skipped: already done" in capsys.readouterr().out  # same fingerprint as before --precision
     assert main([*common, "--precision", "int8"]) == 0
-    record = json.loads(next(tmp_path.rglob("stsb@test.json")).read_text())
+    (fp32_file,) = [p for p in tmp_path.rglob("stsb@test.json") if "-int8" not in p.parent.name]
+    (int8_file,) = [p for p in tmp_path.rglob("stsb@test.json") if "-int8" in p.parent.name]
+    assert json.loads(fp32_file.read_text()) == first  # the float32 result is kept, not replaced
+    record = json.loads(int8_file.read_text())
     assert record["encoder"]["fingerprint"]["precision"] == "int8"
     assert record["encoder"]["metadata"]["precision"] == "int8"
     assert record["encoder"]["fingerprint_sha256"] != first["encoder"]["fingerprint_sha256"]
@@ -182,6 +185,6 @@ def test_minilm_int8_run_on_stsb(tmp_path: Path) -> None:
 
     args = ["run", "--encoder", "minilm-l6", "--precision", "int8", "--tasks", "stsb", "--no-cache"]
     assert main([*args, "--out", str(tmp_path)]) == 0
-    record = json.loads((tmp_path / "minilm-l6" / "stsb@test.json").read_text())
+    record = json.loads((tmp_path / "minilm-l6-int8" / "stsb@test.json").read_text())
     assert record["encoder"]["fingerprint"]["precision"] == "int8"
     assert abs(record["main_score"] - 0.82032) < 0.01

@@ -43,7 +43,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase, PreT
 from harness.digests import files_sha256, read_blocks
 from harness.environment import installed_version
 from harness.errors import HarnessError, one_line
-from harness.home import backbones_dir, remove_stale_partials
+from harness.home import backbones_dir, relax_modes, remove_stale_partials
 
 MICRO = "micro"
 GGUF_PREFIX = "gguf:"
@@ -265,7 +265,7 @@ def build_atomically(final: Path, build: Callable[[Path], None]) -> Path:
     partial = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
         build(partial)
-        _relax_modes(partial)
+        relax_modes(partial)
         try:
             os.rename(partial, final)
         except OSError:
@@ -276,21 +276,6 @@ def build_atomically(final: Path, build: Callable[[Path], None]) -> Path:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return final
-
-
-def _relax_modes(folder: Path) -> None:
-    """Give the finished folder ordinary permissions (mkdtemp makes it private; the home may be shared).
-
-    The mode comes from a probe file created normally, so the user's umask still decides.
-    """
-    probe = folder / ".mode-probe"
-    probe.touch()
-    file_mode = probe.stat().st_mode & 0o666
-    probe.unlink()
-    dir_mode = file_mode | (file_mode & 0o444) >> 2  # searchable wherever readable
-    for path in folder.rglob("*"):
-        os.chmod(path, dir_mode if path.is_dir() else file_mode)
-    os.chmod(folder, dir_mode)
 
 
 def convert_gguf(spec: GgufSpec, out: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -199,6 +200,9 @@ def test_good_download_installs_verifies_and_removes(server: DataServer, tmp_pat
     store = store_for(tmp_path, [pinned("tiny", "tiny", server.serve("tiny.zip", body), body)])
     folder = store.fetch("tiny", progress=False)
     assert (folder / "tiny" / "corpus.jsonl").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's private 0700: the home may be shared
     manifest = json.loads((folder / MANIFEST).read_text())
     assert set(manifest["files"]) == {"tiny/corpus.jsonl", "tiny/queries.jsonl", "tiny/qrels/test.tsv"}
     assert downloads(store) == []  # the verified archive is deleted once unpacked

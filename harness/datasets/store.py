@@ -25,7 +25,7 @@ from harness.datasets.registry import Dataset, DatasetRegistry
 from harness.datasets.unpack import unpack
 from harness.digests import file_sha256
 from harness.errors import DataError
-from harness.home import harness_home, remove_stale_partials
+from harness.home import harness_home, relax_modes, remove_stale_partials
 
 MANIFEST = ".harness-dataset.json"
 DOWNLOADS = ".downloads"
@@ -78,6 +78,7 @@ class DatasetStore:
                 placed.update(unpack(archive, source.unpack, source.place, staging, label))
             manifest = _checked_manifest(dataset, staging, placed)
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            relax_modes(staging)
             if final.exists():  # --force: the old copy goes only once the new one is complete
                 _remove(final)
             os.replace(staging, final)

@@ -6,12 +6,11 @@ fault, before any encoding starts.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from harness import DataError, DataFiles
+from harness.jsonlines import json_objects
 
 
 @dataclass(frozen=True)
@@ -19,20 +18,6 @@ class Corpus:
     ids: list[str]
     texts: list[str]
     """Each document as MTEB embeds it: ``title + " " + text``, stripped, or the text alone."""
-
-
-def _json_lines(files: DataFiles, path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    label = files.label(path)
-    for number, line in enumerate(files.lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(label, f"invalid JSON ({exc.msg} at column {exc.colno})", line=number) from None
-        if not isinstance(record, dict):
-            raise DataError(label, f"expected a JSON object, found {type(record).__name__}", line=number)
-        yield number, record
 
 
 def _field(record: dict[str, Any], name: str, label: str, line: int, *, required: bool = True) -> str:
@@ -53,7 +38,7 @@ def read_corpus(files: DataFiles, path: str) -> Corpus:
     ids: list[str] = []
     texts: list[str] = []
     seen: set[str] = set()
-    for number, record in _json_lines(files, path):
+    for number, record in json_objects(files.lines(path), files.label(path)):
         doc_id = _field(record, "_id", label, number)
         if doc_id in seen:
             raise DataError(label, f"duplicate document id {doc_id!r}", line=number)
@@ -70,7 +55,7 @@ def read_corpus(files: DataFiles, path: str) -> Corpus:
 def read_queries(files: DataFiles, path: str) -> dict[str, str]:
     label = files.label(path)
     queries: dict[str, str] = {}
-    for number, record in _json_lines(files, path):
+    for number, record in json_objects(files.lines(path), files.label(path)):
         query_id = _field(record, "_id", label, number)
         if query_id in queries:
             raise DataError(label, f"duplicate query id {query_id!r}", line=number)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import DataError, DataFiles
+from harness.jsonlines import json_objects
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
@@ -54,21 +55,6 @@ class CodeQueries:
 # -- CodeSearchNet / CodeXGLUE jsonl ---------------------------------------------------------
 
 
-def _json_lines(files: DataFiles, path: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Each non-blank line as a JSON object, with its 1-based line number."""
-    label = files.label(path)
-    for number, line in enumerate(files.lines(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(label, f"invalid JSON ({exc.msg} at column {exc.colno})", line=number) from None
-        if not isinstance(record, dict):
-            raise DataError(label, f"expected a JSON object, found {_type_name(record)}", line=number)
-        yield number, record
-
-
 def _token_list(record: dict[str, Any], name: str, label: str, line: int) -> list[str]:
     """A required, non-empty list of strings: an empty query or candidate cannot be ranked."""
     if name not in record or record[name] is None:
@@ -98,7 +84,7 @@ def read_codesearchnet(files: DataFiles, path: str) -> CodeSearchPairs:
     label = files.label(path)
     queries: list[str] = []
     codes: list[str] = []
-    for number, record in _json_lines(files, path):
+    for number, record in json_objects(files.lines(path), files.label(path)):
         docstring = _token_list(record, "docstring_tokens", label, number)
         code = _token_list(record, "code_tokens", label, number)
         queries.append(" ".join(docstring))

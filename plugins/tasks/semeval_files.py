@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Any
 
 from harness import DataError, DataFiles
+from harness.jsonlines import json_objects
 
 from .sts_files import ScoredPair
 
@@ -88,7 +88,11 @@ def read_user_sts(files: DataFiles, path: str) -> list[ScoredPair]:
     text = files.text(path)
     if not text.strip():
         raise DataError(label, "empty file (expected sentence1, sentence2, score rows)", line=1)
-    rows = _json_rows(text, label) if user_format(path) == ".jsonl" else _table_rows(text, label, user_format(path))
+    rows = (
+        json_objects(text.splitlines(), label)
+        if user_format(path) == ".jsonl"
+        else _table_rows(text, label, user_format(path))
+    )
     pairs = [_user_pair(record, label, number) for number, record in rows]
     if not pairs:
         raise DataError(label, "no sentence pairs after the header", line=1)
@@ -140,19 +144,6 @@ def _csv_rows(text: str, label: str) -> Iterator[tuple[int, list[str]]]:
             start = reader.line_num + 1
     except csv.Error as exc:
         raise DataError(label, f"malformed CSV ({exc})", line=start) from None
-
-
-def _json_rows(text: str, label: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(label, f"invalid JSON ({exc.msg} at column {exc.colno})", line=number) from None
-        if not isinstance(record, dict):
-            raise DataError(label, f"expected a JSON object, found {type(record).__name__}", line=number)
-        yield number, record
 
 
 def _user_pair(record: dict[str, Any], label: str, line: int) -> ScoredPair:

@@ -12,6 +12,7 @@ the entry says why it cannot be pinned (``unverified = "..."``); ``harness data 
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import DataError
+from harness.errors import DataError, UsageError
 
 UNPACK_KINDS = ("zip", "tar", "tar.gz", "gzip", "none")
 NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
@@ -278,13 +279,9 @@ class DatasetRegistry:
             self.add(dataset)
 
     def get(self, name: str) -> Dataset:
-        from harness.errors import UsageError
-
         try:
             return self.datasets[name]
         except KeyError:
-            import difflib
-
             close = difflib.get_close_matches(name, self.datasets, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else " (see 'harness data list')"
             raise UsageError(f"unknown dataset {name!r}{hint}") from None

@@ -13,7 +13,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from harness.errors import DataError
@@ -92,7 +92,7 @@ def _untar(archive: Path, mode: str, place: Mapping[str, str], staging: Path, la
                 if not (member.isfile() or member.isdir()):
                     raise DataError(label, f"refused: archive member {member.name!r} is a link or special file")
             written = []
-            for member in _files(members):
+            for member in (m for m in members if m.isfile()):
                 relative = _mapped(member.name, place)
                 if relative is None or relative.endswith("/"):
                     continue
@@ -106,10 +106,4 @@ def _untar(archive: Path, mode: str, place: Mapping[str, str], staging: Path, la
                 written.append(relative)
             return written
     except (tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, DataError):
-            raise
         raise DataError(label, f"not a readable tar archive ({exc})") from None
-
-
-def _files(members: list[tarfile.TarInfo]) -> Iterator[tarfile.TarInfo]:
-    return (m for m in members if m.isfile())

@@ -12,11 +12,11 @@ a one-line :class:`DataError` naming the file, line and field instead.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from harness import DataError, DataFiles
+from harness.jsonlines import json_objects
 
 
 @dataclass(frozen=True)
@@ -182,16 +182,6 @@ class LabelledText:
     line: int
 
 
-def _json_object(text: str, source: str, number: int) -> dict[str, Any]:
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(source, f"invalid JSON ({exc.msg} at column {exc.colno})", line=number) from None
-    if not isinstance(record, dict):
-        raise DataError(source, f"expected a JSON object, found {type(record).__name__}", line=number)
-    return record
-
-
 def _text_field(record: dict[str, Any], source: str, number: int) -> str:
     if "text" not in record:
         raise DataError(source, "missing field 'text'", line=number)
@@ -216,10 +206,7 @@ def read_labelled_jsonl(files: DataFiles, path: str) -> list[LabelledText]:
     """``{"text": ..., "label": ...}`` per line; blank lines are skipped; labels of one type per file."""
     source = files.label(path)
     examples: list[LabelledText] = []
-    for number, line in enumerate(files.lines(path), start=1):
-        if not line.strip():
-            continue
-        record = _json_object(line, source, number)
+    for number, record in json_objects(files.lines(path), source):
         text, label = _text_field(record, source, number), _label_field(record, source, number)
         if examples and type(label) is not type(examples[0].label):
             first = "a string" if isinstance(examples[0].label, str) else "an integer"

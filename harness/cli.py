@@ -305,7 +305,7 @@ def cmd_leaderboard(host: PluginHost, args: argparse.Namespace) -> int:
 
     board = build_leaderboard(args.folder)
     write_json_atomic(args.folder / LEADERBOARD_FILE, board)
-    order = [ref for suite in host.catalog.suites.values() for ref in suite.tasks]
+    order = host.catalog.leaderboard_order()
     print_leaderboard(board, order)
     if args.markdown:
         from harness.leaderboard import markdown_leaderboard

@@ -127,6 +127,10 @@ class Catalog:
             raise UsageError(f"unknown suite {name!r}{_suggest(name, self.suites)}")
         return [TaskRef.parse(t) for t in self.suites[name].tasks]
 
+    def leaderboard_order(self) -> list[str]:
+        """Task references in the order the suites list them: leaderboard columns follow the paper's tables."""
+        return [ref for suite in self.suites.values() for ref in suite.tasks]
+
 
 def _lookup(table: dict[str, Registration], name: str, what: str) -> tuple[Registration, str | None]:
     if name in table and not table[name].is_family:

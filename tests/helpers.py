@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def harness_cli(
@@ -72,3 +74,15 @@ def build_tiny_sbert(folder: Path) -> Path:
         str(model_dir)
     )
     return model_dir
+
+
+def schema_validator(name: str) -> Any:
+    """A validator for one of the harness's JSON schemas, with format checks (dates) switched on."""
+    import jsonschema
+
+    from harness.results import SCHEMA_DIR
+
+    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)

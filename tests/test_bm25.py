@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pytest
 
@@ -21,7 +20,7 @@ from harness.plugins.encoders.bm25 import Bm25, Bm25Settings
 from harness.plugins.encoders.hashing import HashedBagOfWords
 from harness.plugins.tasks.code_search import cosqa, csn_ruby
 from harness.plugins.tasks.retrieval import exact_search, normalized, scifact
-from harness.results import SCHEMA_DIR
+from helpers import schema_validator
 
 DOCUMENTS = [
     "the cat sat on the mat",
@@ -173,11 +172,11 @@ def test_run_skips_tasks_that_need_vectors_and_writes_valid_results(capsys, tmp_
     assert code == 0, captured.err
     assert "stsb@test: not applicable: stsb needs vectors; encoder 'bm25' offers ranking" in captured.out
     assert not (out / "bm25" / "stsb@test.json").exists()
-    schema = json.loads((SCHEMA_DIR / "result.schema.json").read_text())
+    schema = schema_validator("result.schema.json")
     scores = {}
     for name in ("scifact@test", "csn-ruby@test"):
         record = json.loads((out / "bm25" / f"{name}.json").read_text())
-        jsonschema.validate(record, schema)
+        schema.validate(record)
         assert record["encoder"]["dim"] is None
         assert record["encoder"]["fingerprint"]["k1"] == 0.9
         scores[name] = record["main_score"]

@@ -10,22 +10,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from harness.leaderboard import markdown_leaderboard
 from harness.leaderboard_html import html_leaderboard
 from harness.pluginhost import get_host
-from harness.results import LEADERBOARD_FILE, SCHEMA_DIR, build_leaderboard
+from harness.results import LEADERBOARD_FILE, build_leaderboard
+from helpers import schema_validator
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 RUN_FOLDERS = [p for p in (RESULTS / "reference", RESULTS / "demo") if (p / LEADERBOARD_FILE).is_file()]
-
-
-def validator(name: str) -> jsonschema.Validator:
-    schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
 def without_generation_time(board: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +38,7 @@ def test_there_are_committed_runs() -> None:
 
 
 def test_every_result_file_follows_the_schema(run_folder: Path) -> None:
-    check = validator("result.schema.json")
+    check = schema_validator("result.schema.json")
     files = sorted(p for p in run_folder.glob("*/*.json"))
     assert files, f"{run_folder}: no result files"
     for path in files:
@@ -57,7 +51,7 @@ def test_every_result_file_follows_the_schema(run_folder: Path) -> None:
 
 def test_the_leaderboard_json_is_current(run_folder: Path) -> None:
     committed = json.loads((run_folder / LEADERBOARD_FILE).read_text(encoding="utf-8"))
-    validator("leaderboard.schema.json").validate(committed)
+    schema_validator("leaderboard.schema.json").validate(committed)
     rebuilt = build_leaderboard(run_folder)
     assert without_generation_time(committed) == without_generation_time(rebuilt), (
         f"{run_folder / LEADERBOARD_FILE} is stale: run 'harness leaderboard {run_folder.relative_to(RESULTS.parent)}'"
@@ -68,7 +62,7 @@ def test_the_reference_pages_are_current() -> None:
     folder = RESULTS / "reference"
     if not (folder / "leaderboard.md").is_file():
         pytest.skip("no reference leaderboard pages in this checkout")
-    order = [ref for suite in get_host().catalog.suites.values() for ref in suite.tasks]
+    order = get_host().catalog.leaderboard_order()
     # 'harness leaderboard' writes the JSON and the pages from one board, so the page carries the JSON's time.
     board = build_leaderboard(folder)
     board["generated"] = json.loads((folder / LEADERBOARD_FILE).read_text(encoding="utf-8"))["generated"]

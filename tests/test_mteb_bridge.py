@@ -30,7 +30,7 @@ from harness.errors import HarnessError, UsageError  # noqa: E402
 from harness.mteb import EncodeFnModel, as_mteb_model, require_mteb, text_kind  # noqa: E402
 from harness.pluginhost import get_host  # noqa: E402
 from harness.registry import TaskRef  # noqa: E402
-from harness.results import SCHEMA_DIR  # noqa: E402
+from helpers import schema_validator  # noqa: E402
 
 LOCAL_STSB = "mteb:harness.mteb_local:LocalSTSBenchmark"
 LOCAL_SICKR = "mteb:harness.mteb_local:LocalSICKR"
@@ -68,10 +68,7 @@ def mteb_scores(model: Any, task: Any) -> dict[str, Any]:
 
 
 def validate(record: dict[str, Any]) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    schema = json.loads((SCHEMA_DIR / "result.schema.json").read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    cls(schema, format_checker=cls.FORMAT_CHECKER).validate(record)
+    schema_validator("result.schema.json").validate(record)
 
 
 def one_error_line(stderr: str) -> str:

@@ -10,14 +10,8 @@ import pytest
 
 from fakes import FakePlugin
 from harness.cli import main
-from harness.results import SCHEMA_DIR, result_path, slug, write_json_atomic
-
-
-def validator(name: str) -> jsonschema.Validator:
-    schema = json.loads((SCHEMA_DIR / name).read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+from harness.results import result_path, slug, write_json_atomic
+from helpers import schema_validator
 
 
 def run(tmp_path: Path, *extra: str) -> int:
@@ -26,7 +20,7 @@ def run(tmp_path: Path, *extra: str) -> int:
 
 def test_results_and_leaderboard_follow_the_schemas(fake_plugin, tmp_path: Path) -> None:
     assert run(tmp_path) == 0
-    result_validator = validator("result.schema.json")
+    result_validator = schema_validator("result.schema.json")
     records = [json.loads(p.read_text()) for p in (tmp_path / "hashing").glob("*.json")]
     assert len(records) == 2
     for record in records:
@@ -36,7 +30,7 @@ def test_results_and_leaderboard_follow_the_schemas(fake_plugin, tmp_path: Path)
     full = next(r for r in records if r["task"]["split"] == "full")
     assert full["n_examples"] == 9927 and len(full["task"]["dataset"]["files"]) == 3
     assert full["timings"]["texts_encoded"] < full["timings"]["texts_requested"]  # SICK repeats sentences
-    validator("leaderboard.schema.json").validate(json.loads((tmp_path / "leaderboard.json").read_text()))
+    schema_validator("leaderboard.schema.json").validate(json.loads((tmp_path / "leaderboard.json").read_text()))
 
 
 def test_schema_rejects_a_broken_record(fake_plugin, tmp_path: Path) -> None:
@@ -44,7 +38,7 @@ def test_schema_rejects_a_broken_record(fake_plugin, tmp_path: Path) -> None:
     record = json.loads(next((tmp_path / "hashing").glob("*.json")).read_text())
     del record["encoder"]["fingerprint_sha256"]
     with pytest.raises(jsonschema.ValidationError):
-        validator("result.schema.json").validate(record)
+        schema_validator("result.schema.json").validate(record)
 
 
 def test_rerun_skips_finished_pairs_and_force_recomputes(fake_plugin, tmp_path: Path, capsys) -> None:

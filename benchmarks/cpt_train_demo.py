@@ -27,6 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+# This checkout's harness, even where another copy is installed (see harness/source_checkout.py).
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
 from harness.cli import main as harness
 from harness.encoders.training.mining import MiningReport, demo_text_corpus, mine_text_pairs
 from harness.encoders.training.pairs import write_pairs

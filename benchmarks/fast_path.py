@@ -28,7 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness import Encoder, EncoderSettings, TextKind
+# This checkout's harness, even where another copy is installed (see harness/source_checkout.py).
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from harness import Encoder, TextKind
 from harness.datafiles import DataLocator
 from harness.encoding import EncodingSession
 from harness.environment import device_description
@@ -117,9 +120,8 @@ def measure(
     scratch: Path,
 ) -> PrecisionFigures:
     """One precision: sample vectors first (which also warms the kernels up), then the timed runner pass."""
-    options = {"precision": precision}
-    settings = EncoderSettings(device=args.device, batch_size=args.batch_size, options=options)
-    encoder = catalog.build_encoder(args.encoder, settings)
+    options = {"precision": precision, "device": args.device, "batch_size": args.batch_size}
+    encoder = catalog.build_encoder(args.encoder, options)
     distances: dict[str, float] = {}
     for name, sample in samples.items():
         vectors = encode_sample(encoder, sample)
@@ -136,8 +138,6 @@ def measure(
         RunOptions(
             out_dir=out,
             force=True,
-            device=args.device,
-            batch_size=args.batch_size,
             data_dir=args.data_dir,
             progress=False,
             encoder_options=options,

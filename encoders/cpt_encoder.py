@@ -16,10 +16,30 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.encoder import Encoder, EncoderSettings, TextKind
+from harness.encoder import Encoder, TextKind
 from harness.encoders.checkpoint import find_checkpoint, load_model, weights_sha256
 from harness.encoders.model import CptConfig, CptModel, effective_precision
 from harness.encoders.presets import PRESETS, CptPreset
+from harness.errors import UsageError
+from harness.options import ModelOptions, option
+
+
+class CptCheckpointOptions(ModelOptions):
+    """``cpt:PATH``: the checkpoint is the name's argument; the read-out length may be changed."""
+
+    max_length: int | None = option(
+        None, "tokens per input, delimiters included (default: the checkpoint's)", label=True, ge=1
+    )
+
+
+class CptOptions(CptCheckpointOptions):
+    """A preset (``cpt-text-s``): where its trained weights are, or its untrained backbone on purpose."""
+
+    checkpoint: str | None = option(
+        None, "trained weights: a model folder or a 'harness train' run (default: $HARNESS_HOME/checkpoints/NAME)"
+    )
+    untrained: bool = option(False, "evaluate the bare backbone with the cpt read-out, before training", label=True)
+    backbone: str | None = option(None, "with untrained: a local copy of the preset's backbone (hub id or folder)")
 
 
 class CptEncoder(Encoder):
@@ -79,41 +99,38 @@ class CptEncoder(Encoder):
         )
 
 
-def build_cpt_encoder(name: str, settings: EncoderSettings, preset: CptPreset | None = None) -> CptEncoder:
-    """The encoder for a preset name or a ``cpt:PATH`` checkpoint, following ``settings.options``.
+def build_cpt_encoder(
+    name: str, options: CptCheckpointOptions, preset: CptPreset | None = None, checkpoint: str | None = None
+) -> CptEncoder:
+    """The encoder for a preset name (``options`` a :class:`CptOptions`) or a ``cpt:PATH`` ``checkpoint``.
 
-    Options: ``checkpoint`` (a model folder or a training run folder), ``untrained``
-    (the preset's backbone with the cpt read-out and no training; ``backbone`` points it at a local copy),
-    ``max_length``, ``precision``
-    (``auto``: bf16 autocast on CUDA, float32 on CPU; ``bf16`` trades tiny score changes for speed).
+    ``precision`` ``auto`` is bf16 autocast on CUDA and float32 on CPU; ``bf16`` trades tiny score changes
+    for speed.
     """
-    options = settings.options
-    device = settings.device
-    if options.get("untrained"):
-        if preset is None:
-            raise ValueError("--untrained needs a preset name (it says which backbone to load)")
-        from harness.encoders.backbones import load_backbone
+    device = options.device
+    if isinstance(options, CptOptions):
+        checkpoint = options.checkpoint
+        if options.backbone and not options.untrained:
+            raise UsageError(f"encoder {name!r}: option backbone goes with untrained (a trained checkpoint has one)")
+        if options.untrained and options.checkpoint:
+            raise UsageError(f"encoder {name!r}: give checkpoint or untrained, not both")
+        if options.untrained:
+            if preset is None:
+                raise ValueError("--untrained needs a preset name (it says which backbone to load)")
+            from harness.encoders.backbones import load_backbone
 
-        source = str(options.get("backbone") or preset.backbone)
-        backbone = load_backbone(source)
-        config = CptConfig(
-            backbone=source,
-            preset=preset.name,
-            max_length=int(options.get("max_length") or preset.max_length),
-        )
-        model = CptModel(backbone.model, backbone.tokenizer, config).to(device).eval()
-        identity = {"untrained": True, **backbone.identity}
-        return CptEncoder(
-            name, model, identity, settings.batch_size, options.get("precision", "auto"), settings.batch_tokens
-        )
-    folder = find_checkpoint(name, options.get("checkpoint"))
+            source = str(options.backbone or preset.backbone)
+            backbone = load_backbone(source)
+            config = CptConfig(backbone=source, preset=preset.name, max_length=options.max_length or preset.max_length)
+            model = CptModel(backbone.model, backbone.tokenizer, config).to(device).eval()
+            identity = {"untrained": True, **backbone.identity}
+            return CptEncoder(name, model, identity, options.batch_size, options.precision, options.batch_tokens)
+    folder = find_checkpoint(name, checkpoint)
     model = load_model(folder, device=device, dtype=torch.float32)
-    if options.get("max_length"):
-        model.config = CptConfig.from_json({**model.config.to_json(), "max_length": int(options["max_length"])})
+    if options.max_length:
+        model.config = CptConfig.from_json({**model.config.to_json(), "max_length": options.max_length})
     identity = {"weights_sha256": weights_sha256(folder), "trained_from": portable_source(model.config.backbone)}
-    return CptEncoder(
-        name, model, identity, settings.batch_size, options.get("precision", "auto"), settings.batch_tokens
-    )
+    return CptEncoder(name, model, identity, options.batch_size, options.precision, options.batch_tokens)
 
 
 def portable_source(source: str) -> str:

@@ -1,4 +1,7 @@
-"""The ``harness`` command: run, list, plugins, leaderboard, check, compare, train, mine-pairs.
+"""The ``harness`` command: run, info, list, plugins, leaderboard, check, compare, cache, and plugins' commands.
+
+Plugins add subcommands through ``harness_register_commands`` (:mod:`harness.commands`): ``data`` from the
+core, ``train`` and ``mine-pairs`` from the cpt plugin.
 
 Every failure ends in one line on stderr (``harness: error: ...``) and a non-zero
 exit code; ``HARNESS_DEBUG=1`` adds the traceback for bug reports.
@@ -20,30 +23,28 @@ from tqdm.auto import tqdm
 
 from harness import __version__
 from harness.check import DEFAULT_TOLERANCE
+from harness.commands import CommandParser, add_plugin_commands, plugin_command_of, run_plugin_command
+from harness.datafiles import DataLocator
 from harness.errors import HarnessError, UsageError, one_line
+from harness.options import PRECISIONS, describe, parse_assignments
 from harness.pluginhost import PluginHost, get_host
+from harness.registry import Catalog, TaskRef
 from harness.results import write_text_atomic
 from harness.runner import RunOptions, TaskOutcome, run
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(host: PluginHost | None = None) -> argparse.ArgumentParser:
+    """The ``harness`` parser: the core commands, then those of ``host``'s plugins (default: every plugin)."""
     parser = argparse.ArgumentParser(prog="harness", description="Benchmark text and code embedding models.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
 
-    run_cmd = commands.add_parser("run", help="evaluate an encoder on tasks")
-    run_cmd.add_argument("--encoder", required=True, help="encoder name (see 'harness list encoders')")
+    encoder_flags = encoder_options_parent()
+    run_cmd = commands.add_parser("run", help="evaluate an encoder on tasks", parents=[encoder_flags])
     which = run_cmd.add_mutually_exclusive_group()
     which.add_argument("--tasks", type=_comma_list, help="comma-separated tasks, each NAME or NAME@SPLIT")
     which.add_argument("--suite", help="a named suite (default: 'default')")
     run_cmd.add_argument("--out", type=Path, default=Path("results"), help="results folder (default: ./results)")
-    run_cmd.add_argument("--batch-size", type=int, default=32, help="encoder batch size (default: 32)")
-    run_cmd.add_argument(
-        "--batch-tokens",
-        type=int,
-        help="batch by token budget: at most this many padded tokens per batch (--batch-size caps the rows)",
-    )
-    run_cmd.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     run_cmd.add_argument("--force", action="store_true", help="rerun tasks that already have results")
     run_cmd.add_argument("--data-dir", type=Path, help="folder with the datasets (also $HARNESS_DATA_DIR)")
     run_cmd.add_argument(
@@ -53,24 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch missing datasets from the registry's canonical URLs or a mirror (also $HARNESS_DOWNLOAD=1)",
     )
     run_cmd.add_argument(
-        "--checkpoint", type=Path, help="trained weights for a cpt encoder (a model folder or a 'harness train' run)"
-    )
-    run_cmd.add_argument(
-        "--untrained", action="store_true", help="cpt encoders: evaluate the bare backbone, before contrastive training"
-    )
-    run_cmd.add_argument("--backbone", help="cpt encoders with --untrained: a local copy of the preset's backbone")
-    run_cmd.add_argument("--pooling", choices=("mean", "last", "cls"), help="hf: encoders: how to pool (default mean)")
-    run_cmd.add_argument("--max-length", type=int, help="cpt and hf: encoders: tokens per input")
-    run_cmd.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16", "fp16", "int8"),
-        help="cpt: auto = bf16 on CUDA, fp32 on CPU; sbert:, minilm-l6, mpnet-base, hf:: auto = fp32, and bf16, "
-        "fp16 (CUDA) or int8 (CPU) are faster with tiny score changes (recorded in the fingerprint)",
-    )
-    run_cmd.add_argument(
         "--no-per-example", action="store_true", help="leave per-example scores out of the result files"
     )
-    run_cmd.add_argument("--label", help="record results under this name instead of the encoder's")
     caching = run_cmd.add_mutually_exclusive_group()
     caching.add_argument("--cache", type=Path, metavar="DIR", help="embedding cache folder (default: in $HARNESS_HOME)")
     caching.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
@@ -80,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bars.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress bars")
 
+    info_cmd = commands.add_parser("info", help="describe an encoder (its options) or a task (its splits and files)")
+    info_cmd.add_argument("name", help="an encoder or task name, e.g. minilm-l6, hf:gpt2, bm25, scifact")
+
     list_cmd = commands.add_parser("list", help="list registered encoders, tasks or suites")
     list_cmd.add_argument("what", choices=("encoders", "tasks", "suites"))
+    list_cmd.add_argument("--options", metavar="NAME", help="with 'encoders': the options of encoder NAME")
 
     commands.add_parser("plugins", help="list plugins with their versions and origins")
 
@@ -93,12 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     check_cmd = commands.add_parser(
         "check",
         help="compare results with a committed baseline (CI regression check)",
-        description="Exit codes: 0 pass, 1 regression, 2 usage or input error, 3 incomparable, 4 run error.",
+        description="Exit codes: 0 pass, 1 regression, 2 usage or input error, 3 incomparable, 4 run error. "
+        "With --run, the encoder option flags and -o KEY=VALUE are those of 'harness run'.",
+        parents=[encoder_flags],
     )
     check_cmd.add_argument("--baseline", type=Path, required=True, help="baseline JSON (written by --update)")
     check_cmd.add_argument("--results", type=Path, default=Path("results"), help="results folder (default: ./results)")
     check_cmd.add_argument("--run", action="store_true", help="run --encoder on the baseline's tasks first")
-    check_cmd.add_argument("--encoder", help="only this encoder's entries (required with --run)")
     check_cmd.add_argument("--tasks", type=_comma_list, help="with --run: these tasks instead of the baseline's")
     check_cmd.add_argument("--tolerance", type=float, help=f"absolute tolerance (default {DEFAULT_TOLERANCE})")
     check_cmd.add_argument("--config", type=Path, help="TOML/JSON with per-family and per-task tolerances")
@@ -108,8 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", nargs=2, action="append", metavar=("md|json", "FILE"), default=[], help="also write a report"
     )
     check_cmd.add_argument("--data-dir", type=Path, help="with --run: datasets folder")
-    check_cmd.add_argument("--device", default="cpu", help="with --run: cpu or cuda")
-    check_cmd.add_argument("--batch-size", type=int, default=32, help="with --run: encoder batch size")
 
     compare_cmd = commands.add_parser(
         "compare", help="compare two encoders' results per task, with paired-bootstrap confidence intervals"
@@ -128,13 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmd.add_argument("--cache", type=Path, metavar="DIR", help="cache folder (default: in $HARNESS_HOME)")
     cache_cmd.add_argument("--encoder", help="clear: only this encoder's vectors")
 
-    from harness.datasets.cli import register_subcommand as register_data
-    from harness.encoders.training.mining_cli import register_subcommand as register_mine_pairs
-    from harness.encoders.training.train_cli import register_subcommand as register_train
-
-    register_train(commands)
-    register_mine_pairs(commands)
-    register_data(commands)
+    # Plugin commands (``harness data`` from the core, ``train`` and ``mine-pairs`` from the cpt plugin, any
+    # third party's): their arguments are declared only when the command is used.
+    add_plugin_commands(commands, (host or get_host()).commands(reserved=COMMANDS))
     return parser
 
 
@@ -145,12 +129,70 @@ def _comma_list(text: str) -> list[str]:
     return items
 
 
+ENCODER_FLAGS: tuple[str, ...] = (
+    "device",
+    "batch_size",
+    "batch_tokens",
+    "precision",
+    "checkpoint",
+    "untrained",
+    "backbone",
+    "max_length",
+    "pooling",
+)
+"""Flags that are spellings of ``-o NAME=VALUE``: one path to the encoder's option schema (:mod:`harness.options`)."""
+
+
+def encoder_options_parent() -> argparse.ArgumentParser:
+    """The encoder-option flags ``run`` and ``check --run`` share; each is ``-o NAME=VALUE`` by another name.
+
+    Defaults are ``None`` (not given): only what the user asked for reaches the encoder, where its schema
+    supplies the defaults and refuses options the encoder does not read.
+    """
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("encoder options (see 'harness info ENCODER'; refused if the encoder lacks one)")
+    group.add_argument("--encoder", help="encoder name (see 'harness list encoders')")
+    group.add_argument(
+        "-o", "--option", action="append", metavar="KEY=VALUE", dest="encoder_option", help="set an encoder option"
+    )
+    group.add_argument("--device", help="cpu, cuda or cuda:N (option device)")
+    group.add_argument("--batch-size", type=int, help="texts per batch (option batch_size)")
+    group.add_argument(
+        "--batch-tokens", type=int, help="at most this many padded tokens per batch; --batch-size caps the rows"
+    )
+    group.add_argument("--precision", choices=PRECISIONS, help="auto, fp32, bf16, fp16 (CUDA), int8 (CPU)")
+    group.add_argument("--checkpoint", type=Path, help="cpt encoders: trained weights (a model folder or a run)")
+    group.add_argument(
+        "--untrained", action="store_true", default=None, help="cpt encoders: the bare backbone, before training"
+    )
+    group.add_argument("--backbone", help="cpt encoders with --untrained: a local copy of the preset's backbone")
+    group.add_argument("--max-length", type=int, help="tokens per input (option max_length)")
+    group.add_argument("--pooling", choices=("mean", "last", "cls"), help="hf: encoders: how to pool")
+    group.add_argument("--label", help="record results under this name instead of the derived one")
+    return parent
+
+
+def encoder_options_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The encoder options a command line asked for: its ``-o`` items and the flags that spell them."""
+    options: dict[str, Any] = parse_assignments(args.encoder_option)
+    for name in ENCODER_FLAGS:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if name in options:
+            raise UsageError(f"option {name} given twice (--{name.replace('_', '-')} and -o {name}=...)")
+        options[name] = str(value) if isinstance(value, Path) else value
+    return options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
         host = get_host()
-        command = getattr(args, "func", None) or COMMANDS[args.command]
-        return command(host, args)
+        args = build_parser(host).parse_args(argv)
+        plugin_command = plugin_command_of(args)
+        if plugin_command is not None:
+            return run_plugin_command(plugin_command, args)
+        return COMMANDS[args.command](host, args)
     except HarnessError as exc:
         return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -177,21 +219,19 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
         # Quiets the bars of libraries that plugins use (transformers, huggingface_hub) too.
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    _check_device(args.device)
+    if not args.encoder:
+        raise UsageError("run needs --encoder NAME (see 'harness list encoders')")
     catalog = host.catalog
     refs = catalog.task_refs(args.tasks, args.suite)
     _check_output_folder(args.out)
     options = RunOptions(
         out_dir=args.out,
         force=args.force,
-        device=args.device,
-        batch_size=args.batch_size,
-        batch_tokens=args.batch_tokens,
         data_dir=args.data_dir,
         download=args.download,
         progress=args.progress,
-        encoder_options=_encoder_options(args),
-        label=args.label or _default_label(args),
+        encoder_options=encoder_options_from(args),
+        label=args.label,
         per_example=not args.no_per_example,
         cache=not args.no_cache,
         cache_dir=args.cache,
@@ -218,36 +258,6 @@ def cmd_run(host: PluginHost, args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_label(args: argparse.Namespace) -> str | None:
-    """A result name of its own for runs that measure something else than the encoder's defaults.
-
-    ``--untrained`` and a ``--precision`` other than ``auto``/``fp32`` change the vectors; under the encoder's own
-    name their results would replace (not sit beside) the default run's.
-    """
-    if args.untrained:
-        return f"{args.encoder}-untrained"
-    if args.precision not in (None, "auto", "fp32"):
-        return f"{args.encoder}-{args.precision}"
-    return None
-
-
-def _encoder_options(args: argparse.Namespace) -> dict[str, object]:
-    options: dict[str, object] = {}
-    if args.checkpoint is not None:
-        options["checkpoint"] = str(args.checkpoint)
-    if args.untrained:
-        options["untrained"] = True
-    if args.backbone:
-        options["backbone"] = args.backbone
-    if args.max_length is not None:
-        options["max_length"] = args.max_length
-    if args.precision is not None:
-        options["precision"] = args.precision
-    if args.pooling is not None:
-        options["pooling"] = args.pooling
-    return options
-
-
 def _check_output_folder(folder: Path) -> None:
     """Refuse an --out that cannot take results before any model loads or any text is encoded."""
     existing = folder
@@ -262,20 +272,13 @@ def _check_output_folder(folder: Path) -> None:
         raise HarnessError(f"--out {folder}: cannot write in {existing} ({exc.strerror or exc})") from None
 
 
-def _check_device(device: str) -> None:
-    if device == "cpu":
-        return
-    if not device.startswith("cuda"):
-        raise UsageError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
-    import torch
-
-    if not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: no CUDA device is available (torch {torch.__version__})")
-
-
 def cmd_list(host: PluginHost, args: argparse.Namespace) -> int:
     _warn_plugin_problems(host)
     catalog = host.catalog
+    if args.options:
+        if args.what != "encoders":
+            raise UsageError("--options NAME goes with 'harness list encoders'")
+        return _print_encoder(catalog, args.options)
     if args.what == "suites":
         for name, suite in sorted(catalog.suites.items()):
             print(f"{name:<24} {', '.join(suite.tasks)}  [{suite.plugin}]")
@@ -286,6 +289,42 @@ def cmd_list(host: PluginHost, args: argparse.Namespace) -> int:
     for name, registration in sorted(table.items()):
         shown = f"{name}<argument>" if registration.is_family else name
         print(f"{shown:<24} {registration.description}  [{registration.plugin}]")
+    return 0
+
+
+def cmd_info(host: PluginHost, args: argparse.Namespace) -> int:
+    """An encoder's options with their types, defaults and help; or a task's family, splits and files."""
+    _warn_plugin_problems(host)
+    catalog = host.catalog
+    try:
+        return _print_encoder(catalog, args.name)
+    except UsageError as as_encoder:
+        try:
+            task = catalog.build_task(TaskRef.parse(args.name))
+        except UsageError:
+            raise as_encoder from None
+    print(f"task {task.name}: {task.family}, main metric {task.main_metric}")
+    if task.description:
+        print(f"  {task.description}")
+    print(f"  splits: {', '.join(task.splits)} (default {task.default_split})")
+    for f in DataLocator(datasets=catalog.datasets).pinned(task.dataset_files(task.default_split)):
+        print(f"  reads {f.path}" + (f" (sha256 {f.sha256[:12]}...)" if f.sha256 else ""))
+    return 0
+
+
+def _print_encoder(catalog: Catalog, name: str) -> int:
+    schema = catalog.encoder_options(name)
+    registration = catalog.encoders.get(name) or catalog.encoders[name.partition(":")[0] + ":"]
+    print(f"encoder {name}: {registration.description}  [{registration.plugin}]")
+    rows = describe(schema)
+    if not rows:
+        print("  no options")
+        return 0
+    print("  options (harness run -o NAME=VALUE; flags such as --batch-size spell the same):")
+    width = max(len(row[0]) for row in rows)
+    for option_name, type_text, default, help_text in rows:
+        print(f"  {option_name:<{width}}  {type_text} = {default}")
+        print(f"  {'':<{width}}  {help_text}")
     return 0
 
 
@@ -323,8 +362,17 @@ def cmd_leaderboard(host: PluginHost, args: argparse.Namespace) -> int:
 def cmd_check(host: PluginHost, args: argparse.Namespace) -> int:
     from harness import check as checking
 
+    catalog = host.catalog
+    asked = encoder_options_from(args)
+    if (asked or args.label) and not args.run:
+        raise UsageError("encoder options and --label need --run (they say how to run the encoder)")
+    # Baseline entries are filed under result labels: with --run, the label this run's results get.
+    who = args.encoder
+    if args.run and args.encoder:
+        who = args.label or catalog.result_label(args.encoder, asked)
     if args.update:
-        written, total = checking.update_baseline(args.baseline, args.results, args.encoder, _task_set(args.tasks))
+        tasks = {catalog.qualified(ref) for ref in catalog.task_refs(args.tasks, None)} if args.tasks else None
+        written, total = checking.update_baseline(args.baseline, args.results, who, tasks)
         print(
             f"baseline {args.baseline}: {written} entr{'y' if written == 1 else 'ies'} from {args.results} ({total} in all)"
         )
@@ -332,17 +380,17 @@ def cmd_check(host: PluginHost, args: argparse.Namespace) -> int:
     formats = _report_targets(args.report)
     tolerances = checking.Tolerances.load(args.config, args.tolerance)
     entries = checking.read_baseline(args.baseline)
-    if args.encoder:
-        entries = [e for e in entries if e["encoder"] == args.encoder]
+    if who:
+        entries = [e for e in entries if e["encoder"] == who]
         if not entries and not args.run:
-            raise UsageError(f"{args.baseline}: no entries for encoder {args.encoder!r}")
+            raise UsageError(f"{args.baseline}: no entries for encoder {who!r}")
     run_errors: list[str] = []
     if args.run:
         if not args.encoder:
             raise UsageError("--run needs --encoder")
         refs = args.tasks or [f"{e['task']}@{e['split']}" for e in entries]
         if not refs:
-            raise UsageError(f"{args.baseline}: no entries for encoder {args.encoder!r}; give --tasks or --update")
+            raise UsageError(f"{args.baseline}: no entries for encoder {who!r}; give --tasks or --update")
         run_errors = _run_for_check(host, args, refs)
     report = checking.check(entries, checking.current_results(args.results), tolerances,
                             all_metrics=args.all_metrics, run_errors=run_errors)  # fmt: skip
@@ -351,12 +399,6 @@ def cmd_check(host: PluginHost, args: argparse.Namespace) -> int:
         text = checking.markdown_report(report) if kind == "md" else json.dumps(report.to_json(), indent=2) + "\n"
         write_text_atomic(path, text)
     return report.exit_code
-
-
-def _task_set(tasks: list[str] | None) -> set[str] | None:
-    if not tasks:
-        return None
-    return {t if "@" in t else f"{t}@test" for t in tasks}
 
 
 def _report_targets(reports: list[list[str]]) -> list[tuple[str, Path]]:
@@ -369,9 +411,8 @@ def _report_targets(reports: list[list[str]]) -> list[tuple[str, Path]]:
 
 
 def _run_for_check(host: PluginHost, args: argparse.Namespace, refs: list[str]) -> list[str]:
-    _check_device(args.device)
     # A regression check recomputes: vectors cached before a code change would hide what it broke.
-    options = RunOptions(out_dir=args.results, device=args.device, batch_size=args.batch_size,
+    options = RunOptions(out_dir=args.results, encoder_options=encoder_options_from(args), label=args.label,
                          data_dir=args.data_dir, progress=False, cache=False)  # fmt: skip
     try:
         report = run(host.catalog, args.encoder, host.catalog.task_refs(refs, None), options)
@@ -465,6 +506,7 @@ COMMANDS = {
     "run": cmd_run,
     "list": cmd_list,
     "plugins": cmd_plugins,
+    "info": cmd_info,
     "leaderboard": cmd_leaderboard,
     "check": cmd_check,
     "compare": cmd_compare,

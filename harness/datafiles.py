@@ -7,7 +7,9 @@ with xz, so the default suite runs offline from a fresh install), in the dataset
 installed in the harness home (``harness data fetch``), and last, only when the user
 allows it (``--download`` or ``$HARNESS_DOWNLOAD=1``), by fetching the registry
 dataset that provides the file.  Every file with a known sha256 is checked before a
-task sees it: a score is only comparable if the data is the same.
+task sees it: a score is only comparable if the data is the same.  The sha256 comes
+from the dataset registry, looked up by the dataset a task's file names
+(:meth:`DataLocator.pinned`); the registry is the only place it is written.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import lzma
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,7 +115,33 @@ class DataLocator:
         return cls(data_dir=folder.resolve(), datasets=datasets, download=download)
 
     def resolve(self, files: Iterable[DatasetFile]) -> DataFiles:
-        return DataFiles({f.path: self._resolve_one(f) for f in files})
+        """Find, read and verify ``files`` (against the sha256 :meth:`pinned` gives each)."""
+        return DataFiles({f.path: self._resolve_one(f) for f in self.pinned(files)})
+
+    def pinned(self, files: Iterable[DatasetFile]) -> list[DatasetFile]:
+        """``files`` with the sha256 the dataset registry pins each by, for those that name their dataset.
+
+        The registry is the one place a dataset file's sha256 is written; tasks name the dataset, and this
+        looks the pin up.  The runner uses the same answer to verify the files and to decide whether a stored
+        result was made on the same data.  Without a registry of its own, the locator asks the plugin host's
+        (every plugin's datasets), so no code path reads a pinned file unverified.
+        """
+        registry = self.datasets
+        out = []
+        for wanted in files:
+            if wanted.dataset is not None:
+                if registry is None:
+                    registry = _host_registry()
+                pin = registry.pin(wanted.dataset, wanted.path)
+                if wanted.sha256 is not None and pin is not None and wanted.sha256 != pin:
+                    raise DataError(
+                        wanted.path,
+                        f"the task pins sha256 {wanted.sha256[:16]}... but dataset {wanted.dataset!r} "
+                        f"pins {pin[:16]}...; the registry is the one place for a dataset's pins",
+                    )
+                wanted = replace(wanted, sha256=wanted.sha256 or pin)
+            out.append(wanted)
+        return out
 
     def _store(self) -> DatasetStore | None:
         if self.datasets is None:
@@ -169,6 +197,13 @@ class DataLocator:
                 )
         hint = "" if self.data_dir else "; point --data-dir or $HARNESS_DATA_DIR at a copy"
         raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")" + hint)
+
+
+def _host_registry() -> DatasetRegistry:
+    """The datasets every loaded plugin registered (imported late: the host imports this module's users)."""
+    from harness.pluginhost import get_host
+
+    return get_host().catalog.datasets
 
 
 def _read(path: Path) -> bytes:

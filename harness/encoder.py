@@ -17,10 +17,12 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
+
+from harness.options import EncoderOptions
 
 
 class TextKind(enum.StrEnum):
@@ -60,18 +62,21 @@ class Ranking:
     scores: np.ndarray
 
 
-@dataclass(frozen=True)
-class EncoderSettings:
-    """What the user asked for on the command line, handed to encoder factories."""
+OptionsT = TypeVar("OptionsT", bound=EncoderOptions)
 
+
+@dataclass(frozen=True)
+class EncoderSettings(Generic[OptionsT]):
+    """What an encoder factory is handed: the family argument and the encoder's own validated options.
+
+    ``options`` is an instance of the schema the encoder registered (:mod:`harness.options`), built from
+    ``-o key=value``, the common flags, ``RunOptions.encoder_options`` or ``harness_check(**options)``; every
+    value in it was asked for or is the declared default, and none is left unread by construction.
+    """
+
+    options: OptionsT
     argument: str | None = None
     """For a family (``sbert:PATH``), the text after the colon."""
-    device: str = "cpu"
-    batch_size: int = 32
-    options: dict[str, Any] = field(default_factory=dict)
-    batch_tokens: int | None = None
-    """``--batch-tokens``: fill each batch up to this many padded tokens (``batch_size`` rows at most), longest
-    texts first (:mod:`harness.batching`); ``None`` keeps fixed ``batch_size`` batches."""
 
 
 class Encoder(ABC):
@@ -82,6 +87,8 @@ class Encoder(ABC):
     """
 
     name: str = ""
+    options: EncoderOptions = EncoderOptions()
+    """The validated options it was built with (set by the catalogue); recorded in every result file."""
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.VECTORS})
     """What the encoder can do; :class:`RankingEncoder` changes it to ``{RANKING}``."""
 

@@ -11,7 +11,12 @@ Each hook receives a ``register`` callable.  Registration is by *factory*, not b
 instance, because building an encoder usually loads model weights: the host only
 calls the factory for the encoder the user asked for.  A hook implementation may
 accept fewer arguments than the specification lists (pluggy's rule), so new
-arguments never break old plugins.
+arguments never break old plugins.  A hook implementation whose name matches no
+hook here (a typo: ``harness_register_encoder``) is reported as that plugin's
+problem, with the closest hook name.
+
+The ``register`` types are exported by :mod:`harness` for annotations:
+``def harness_register_encoders(register: harness.EncoderRegister) -> None``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from harness.registry import DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
+    from harness.registry import CommandRegister, DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
 
 PROJECT_NAME = "harness"
 
@@ -44,9 +49,11 @@ def harness_register_encoders(register: EncoderRegister) -> None:
 def harness_register_tasks(register: TaskRegister) -> None:
     """Register tasks: ``register(name, factory, description="")``.
 
-    ``factory(argument: str | None) -> Task``.  As for encoders, a name ending in
-    ``:`` registers a family (``beir:`` takes a folder).  A task may be asked for
-    with a split, ``name@split``; the task says which splits it has.
+    ``factory() -> Task``, called with no argument.  As for encoders, a name ending
+    in ``:`` registers a family, whose factory receives the text after the colon:
+    ``factory(argument: str) -> Task`` (``beir:`` takes a folder).  A task may be
+    asked for with a split, ``name@split``; the task says which splits it has.
+    Base classes that bring a family's metrics are in :mod:`harness.tasks`.
     """
 
 
@@ -65,4 +72,18 @@ def harness_register_datasets(register: DatasetRegister) -> None:
     The file is registry data (one per dataset family; see ``harness.datasets.registry`` and the built-in files
     in ``harness/plugins/datasets/``): canonical URLs, checksums, sizes, licence, citation and the tasks each
     dataset backs.  A :class:`harness.datasets.registry.Dataset` may be passed instead of a path.
+    """
+
+
+@hookspec
+def harness_register_commands(register: CommandRegister) -> None:
+    """Add subcommands to the ``harness`` command: ``register(name, add_arguments, handler, help="")``.
+
+    ``add_arguments(parser: argparse.ArgumentParser)`` declares the subcommand's options (it may set
+    ``parser.description``); it is called only when that subcommand is used or its ``--help`` shown, so heavy
+    imports belong inside it and the handler, not at the plugin module's top.  ``handler(args) -> int`` runs the
+    command and returns its exit code (``None`` is 0); a :class:`harness.HarnessError` it raises ends in one line,
+    ``harness: error: ...``.  A handler that needs the catalogue takes it from
+    ``harness.pluginhost.get_host().catalog``.  A name that a core command or an earlier plugin already has is
+    refused and reported as this plugin's problem.
     """

@@ -26,8 +26,9 @@ FAMILY_TITLES = {
 }
 
 
-def column_label(task: str, split: str) -> str:
-    return task if split == "test" else f"{task}@{split}"
+def column_label(task: str, split: str, default_split: str = "test") -> str:
+    """A task's column: its name at its default split (``beir-msmarco`` is MS MARCO dev), ``name@split`` otherwise."""
+    return task if split == default_split else f"{task}@{split}"
 
 
 def _ordered(labels: set[str], order: Sequence[str]) -> list[str]:
@@ -50,8 +51,9 @@ class FamilyGrid:
 
 def family_grids(board: dict[str, Any], order: Sequence[str] = ()) -> list[FamilyGrid]:
     columns: dict[str, set[str]] = {}
+    defaults = {row["task"]: row.get("default_split", "test") for row in board["results"]}
     for row in board["results"]:
-        columns.setdefault(row["family"], set()).add(column_label(row["task"], row["split"]))
+        columns.setdefault(row["family"], set()).add(column_label(row["task"], row["split"], defaults[row["task"]]))
     family_order = [f for f in FAMILY_TITLES if f in columns] + sorted(set(columns) - set(FAMILY_TITLES))
     grids = []
     for family in family_order:
@@ -59,7 +61,10 @@ def family_grids(board: dict[str, Any], order: Sequence[str] = ()) -> list[Famil
         tasks = {row["task"] for row in board["results"] if row["family"] == family}
         rows = []
         for name, entry in sorted(board["encoders"].items()):
-            scores = {column_label(*ref.rsplit("@", 1)): s for ref, s in entry["scores"].items()}
+            scores = {}
+            for ref, score in entry["scores"].items():
+                task, split = ref.rsplit("@", 1)
+                scores[column_label(task, split, defaults.get(task, "test"))] = score
             if not any(label in scores for label in labels):
                 continue
             # An average over fewer tasks than the others is not comparable: left blank, as MTEB does.

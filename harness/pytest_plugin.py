@@ -9,6 +9,13 @@ In a model's own test suite::
     def test_sts_only(harness_check):
         harness_check("baselines/my-model.json", encoder="my-model", tasks=["stsb"], tolerance=0.002)
 
+    def test_trained_checkpoint(harness_check):
+        harness_check("baselines/cpt.json", encoder="cpt-text-s", checkpoint="runs/final", batch_size=64)
+
+Keyword arguments other than the check's own are the encoder's options, exactly as ``harness run -o``
+takes them (``checkpoint``, ``precision``, ``batch_tokens``, ...): validated against the encoder's schema,
+and the results are filed (and looked up in the baseline) under the same derived label as ``harness run``'s.
+
 A relative baseline path is looked up next to the test file first, then from the
 current directory.  ``pytest --harness-update`` rewrites the baselines from the
 run instead of checking (for an intended change of scores).  The check is
@@ -59,11 +66,12 @@ def harness_check(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..
         tasks: Sequence[str] | None = None,
         tolerance: float | None = None,
         config: str | Path | None = None,
-        device: str = "cpu",
-        batch_size: int = 32,
+        label: str | None = None,
+        **encoder_options: Any,
     ) -> Any:
         from harness import check as checking
         from harness.pluginhost import get_host
+        from harness.registry import TaskRef
         from harness.runner import RunOptions, run
 
         baseline = baseline or defaults.get("baseline")
@@ -76,23 +84,25 @@ def harness_check(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..
         path = _locate(Path(baseline), test_dir)
         update = request.config.getoption("--harness-update")
         entries = [] if update and not path.is_file() else checking.read_baseline(path)
-        entries = [e for e in entries if e["encoder"] == encoder]
+        catalog = get_host().catalog
+        who = label or catalog.result_label(encoder, encoder_options)  # bad options fail here, as in harness run
+        entries = [e for e in entries if e["encoder"] == who]
         refs = list(tasks) if tasks else [f"{e['task']}@{e['split']}" for e in entries]
         if not refs:
-            raise pytest.UsageError(f"{path}: no entries for encoder {encoder!r}; give tasks= and run --harness-update")
+            raise pytest.UsageError(f"{path}: no entries for encoder {who!r}; give tasks= and run --harness-update")
         results = tmp_path / "harness-results"
-        catalog = get_host().catalog
         options = RunOptions(
-            out_dir=results, device=device, batch_size=batch_size, progress=False,
+            out_dir=results, encoder_options=encoder_options, label=label, progress=False,
             data_dir=request.config.getoption("--harness-data-dir"), cache=False,  # a check recomputes
         )  # fmt: skip
         outcome = run(catalog, encoder, catalog.task_refs(refs, None), options)
         errors = [f"{o.ref}: {o.error}" for o in outcome.failed]
         if update and not errors:
-            checking.update_baseline(path, results, encoder)
+            checking.update_baseline(path, results, who)
             return checking.CheckReport([])
         tolerances = checking.Tolerances.load(_locate(Path(config), test_dir) if config else None, tolerance)
-        selected = [e for e in entries if f"{e['task']}@{e['split']}" in {_with_split(r) for r in refs}]
+        wanted = {catalog.qualified(TaskRef.parse(r)) for r in refs}
+        selected = [e for e in entries if f"{e['task']}@{e['split']}" in wanted]
         report = checking.check(selected, checking.current_results(results), tolerances, run_errors=errors)
         if report.exit_code != checking.EXIT_PASS:
             pytest.fail(checking.markdown_report(report), pytrace=False)
@@ -106,7 +116,3 @@ def _locate(path: Path, test_dir: Path) -> Path:
         return path
     beside = test_dir / path
     return beside if beside.exists() or not path.exists() else path
-
-
-def _with_split(ref: str) -> str:
-    return ref if "@" in ref else f"{ref}@test"

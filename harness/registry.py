@@ -8,19 +8,23 @@ name is answered with the known names closest to it.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import difflib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from harness.datasets.registry import Dataset, DatasetRegistry, load_registry_file
 from harness.encoder import Encoder, EncoderSettings
 from harness.errors import HarnessError, UsageError, one_line
+from harness.options import EncoderOptions, resolve_options
 from harness.task import FAMILIES, Task
 
 EncoderFactory = Callable[[EncoderSettings], Encoder]
-TaskFactory = Callable[[str | None], Task]
+TaskFactory = Callable[..., Task]
+"""``factory() -> Task`` for a plain name; ``factory(argument: str) -> Task`` for a family (``beir:``)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Registration:
     factory: Callable[..., Any]
     description: str
     plugin: str
+    options: type[EncoderOptions] = EncoderOptions
+    """For an encoder: the schema of the options it reads (:mod:`harness.options`)."""
 
     @property
     def is_family(self) -> bool:
@@ -77,30 +83,33 @@ class Catalog:
     problems: list[str] = field(default_factory=list)
 
     # -- lookups -----------------------------------------------------------------
-    def build_encoder(self, name: str, settings: EncoderSettings) -> Encoder:
+    def build_encoder(self, name: str, options: Mapping[str, Any] | None = None) -> Encoder:
+        """Build encoder ``name`` with ``options`` (``{name: value}``) validated against its declared schema."""
         registration, argument = _lookup(self.encoders, name, "encoder")
-        encoder = _call_factory(
-            registration,
-            "encoder",
-            name,
-            EncoderSettings(
-                argument=argument,
-                device=settings.device,
-                batch_size=settings.batch_size,
-                options=settings.options,
-            ),
-        )
+        resolved = resolve_options(registration.options, options or {}, name)
+        encoder = _call_factory(registration, "encoder", name, EncoderSettings(resolved, argument))
         if not isinstance(encoder, Encoder):
             raise HarnessError(
                 f"plugin {registration.plugin!r}: encoder factory for {name!r} returned "
                 f"{type(encoder).__name__}, not a harness.Encoder"
             )
         encoder.name = name
+        encoder.options = resolved
         return encoder
+
+    def encoder_options(self, name: str) -> type[EncoderOptions]:
+        """The option schema of encoder ``name`` (a family member answers with its family's)."""
+        registration, _ = _lookup(self.encoders, name, "encoder")
+        return registration.options
+
+    def result_label(self, name: str, options: Mapping[str, Any] | None = None) -> str:
+        """The name results are filed under: the encoder's, plus what its label-marked options add."""
+        return name + resolve_options(self.encoder_options(name), options or {}, name).label_suffix()
 
     def build_task(self, ref: TaskRef) -> Task:
         registration, argument = _lookup(self.tasks, ref.name, "task")
-        task = _call_factory(registration, "task", ref.name, argument)
+        # A family's factory gets the text after the colon; a plain name's factory is called with nothing.
+        task = _call_factory(registration, "task", ref.name, *(() if argument is None else (argument,)))
         if not isinstance(task, Task):
             raise HarnessError(
                 f"plugin {registration.plugin!r}: task factory for {ref.name!r} returned "
@@ -127,6 +136,10 @@ class Catalog:
             raise UsageError(f"unknown suite {name!r}{_suggest(name, self.suites)}")
         return [TaskRef.parse(t) for t in self.suites[name].tasks]
 
+    def qualified(self, ref: TaskRef) -> str:
+        """``name@split`` with the task's own default split when ``ref`` names none (``beir-msmarco@dev``)."""
+        return str(ref) if ref.split else f"{ref.name}@{self.build_task(ref).default_split}"
+
     def leaderboard_order(self) -> list[str]:
         """Task references in the order the suites list them: leaderboard columns follow the paper's tables."""
         return [ref for suite in self.suites.values() for ref in suite.tasks]
@@ -152,9 +165,9 @@ def _suggest(name: str, known: dict[str, Any]) -> str:
     return f"; known: {', '.join(sorted(known)) or 'none'}"
 
 
-def _call_factory(registration: Registration, what: str, name: str, argument: Any) -> Any:
+def _call_factory(registration: Registration, what: str, name: str, *arguments: Any) -> Any:
     try:
-        return registration.factory(argument)
+        return registration.factory(*arguments)
     except HarnessError:
         raise
     except Exception as exc:  # a plugin's own failure, reported in one line
@@ -163,7 +176,11 @@ def _call_factory(registration: Registration, what: str, name: str, argument: An
         ) from exc
 
 
-class _Register:
+_Item = TypeVar("_Item", bound="Registration | Suite | Command")
+"""What one kind of ``register`` holds: every item has a ``name`` and the ``plugin`` that registered it."""
+
+
+class _Register(Generic[_Item]):
     """The ``register`` callable handed to a hook; it knows which plugin is registering.
 
     Registrations are held back until the plugin's hook returns, so a hook that
@@ -172,11 +189,11 @@ class _Register:
 
     what = ""
 
-    def __init__(self, table: dict[str, Any], plugin: str, problems: list[str]) -> None:
-        self._table = table
+    def __init__(self, table: dict[str, _Item], plugin: str, problems: list[str]) -> None:
+        self._table: dict[str, _Item] = table
         self._plugin = plugin
         self._problems = problems
-        self.pending: dict[str, Registration | Suite] = {}
+        self.pending: dict[str, _Item] = {}
 
     def _check_name(self, name: str) -> None:
         if not isinstance(name, str) or not name or name.strip() != name or " " in name:
@@ -193,7 +210,7 @@ class _Register:
             self._table[name] = item
 
 
-class _FactoryRegister(_Register):
+class _FactoryRegister(_Register[Registration]):
     def __call__(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
         self._check_name(name)
         if not callable(factory):
@@ -202,18 +219,34 @@ class _FactoryRegister(_Register):
 
 
 class EncoderRegister(_FactoryRegister):
-    """``register(name, factory, description="")`` with ``factory(settings) -> Encoder``."""
+    """``register(name, factory, description="", options=EncoderOptions)`` with ``factory(settings) -> Encoder``.
+
+    ``options`` is the pydantic schema of what the encoder reads (:mod:`harness.options`); the factory gets
+    ``settings.options`` as a validated instance of it.
+    """
 
     what = "encoder"
 
+    def __call__(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        description: str = "",
+        options: type[EncoderOptions] = EncoderOptions,
+    ) -> None:
+        if not (isinstance(options, type) and issubclass(options, EncoderOptions)):
+            raise TypeError(f"encoder {name!r}: options must be a harness.EncoderOptions subclass, got {options!r}")
+        super().__call__(name, factory, description)
+        self.pending[name] = dataclasses.replace(self.pending[name], options=options)  # type: ignore[type-var]
+
 
 class TaskRegister(_FactoryRegister):
-    """``register(name, factory, description="")`` with ``factory(argument) -> Task``."""
+    """``register(name, factory, description="")``: ``factory() -> Task``; a family's ``factory(argument) -> Task``."""
 
     what = "task"
 
 
-class SuiteRegister(_Register):
+class SuiteRegister(_Register[Suite]):
     """``register(name, tasks, description="")``: a named list of task references."""
 
     what = "suite"
@@ -256,3 +289,52 @@ class DatasetRegister:
                 self._registry.add(dataset)
             except HarnessError as exc:
                 self._problems.append(f"dataset {dataset.name!r} from plugin {self._plugin!r} ignored: {exc}")
+
+
+CommandArguments = Callable[[argparse.ArgumentParser], None]
+CommandHandler = Callable[[argparse.Namespace], int | None]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``harness NAME`` subcommand a plugin contributes."""
+
+    name: str
+    add_arguments: CommandArguments
+    handler: CommandHandler
+    help: str
+    plugin: str
+
+
+class CommandRegister(_Register[Command]):
+    """``register(name, add_arguments, handler, help="")``: a subcommand of the ``harness`` command.
+
+    ``add_arguments(parser)`` declares its options on the ``argparse`` subparser (called only when that
+    subcommand is parsed or its help shown); ``handler(args) -> exit code`` runs it.  A name that a core
+    command (``reserved``) or an earlier plugin already has is refused, as this plugin's problem.
+    """
+
+    what = "command"
+
+    def __init__(
+        self, table: dict[str, Command], plugin: str, problems: list[str], reserved: frozenset[str] = frozenset()
+    ) -> None:
+        super().__init__(table, plugin, problems)
+        self._reserved = reserved
+
+    def __call__(self, name: str, add_arguments: CommandArguments, handler: CommandHandler, help: str = "") -> None:
+        self._check_name(name)
+        if name.startswith("-"):
+            raise ValueError(f"command name must not start with '-', got {name!r}")
+        for role, function in (("add_arguments", add_arguments), ("handler", handler)):
+            if not callable(function):
+                raise TypeError(f"command {name!r}: {role} is not callable")
+        self.pending[name] = Command(name, add_arguments, handler, help, self._plugin)
+
+    def commit(self) -> None:
+        for name in [n for n in self.pending if n in self._reserved]:
+            del self.pending[name]
+            self._problems.append(
+                f"command {name!r} from plugin {self._plugin!r} ignored: {name!r} is a core harness command"
+            )
+        super().commit()

@@ -153,6 +153,7 @@ def build_leaderboard(folder: Path) -> dict[str, Any]:
                 "encoder_fingerprint_sha256": record["encoder"]["fingerprint_sha256"],
                 "task": task["name"],
                 "split": task["split"],
+                "default_split": task.get("default_split", "test"),
                 "family": task["family"],
                 "main_metric": task["main_metric"],
                 "main_score": record["main_score"],
@@ -169,10 +170,10 @@ def build_leaderboard(folder: Path) -> dict[str, Any]:
         entry = encoders.setdefault(row["encoder"], {"scores": {}, "families": {}})
         entry["scores"][f"{row['task']}@{row['split']}"] = row["main_score"]
         key = (row["encoder"], row["task"])
-        if key not in counted or row["split"] == "test":
+        if key not in counted or row["split"] == row["default_split"]:
             counted[key] = row
-    # A family average counts each task once, at its test split when it has one
-    # (SICK-R's 'test' and 'full' splits must not weigh twice).
+    # A family average counts each task once, at its default split when it has that one
+    # (SICK-R's 'test' and 'full' splits must not weigh twice; MS MARCO counts at 'dev').
     for (encoder, _task), row in sorted(counted.items()):
         encoders[encoder]["families"].setdefault(row["family"], []).append(row["main_score"])
     for entry in encoders.values():

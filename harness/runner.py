@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from harness import __version__
 from harness.cache import EmbeddingCache
 from harness.datafiles import DataLocator
-from harness.encoder import Capability, Encoder, EncoderSettings
+from harness.encoder import Capability, Encoder
 from harness.encoding import EncodingSession
 from harness.environment import device_description, software_versions
 from harness.errors import HarnessError, one_line
@@ -45,19 +45,16 @@ from harness.task import PerExample, Task, TaskOutput
 class RunOptions:
     out_dir: Path = Path("results")
     force: bool = False
-    device: str = "cpu"
-    batch_size: int = 32
+    encoder_options: Mapping[str, Any] = field(default_factory=dict)
+    """The encoder's options by name (``device``, ``batch_size``, ``precision``, ...), validated against the schema
+    it declares (:mod:`harness.options`): the same path ``harness run -o`` and its flags take."""
     download: bool | None = None
     """Fetch registry datasets a task needs and the harness cannot find (``None``: ``$HARNESS_DOWNLOAD``)."""
-    batch_tokens: int | None = None
-    """Token budget per batch (:mod:`harness.batching`); ``None``: fixed ``batch_size`` batches."""
     data_dir: str | Path | None = None
     progress: bool | None = None
     """True/False forces progress bars on/off; None shows them on a terminal only."""
-    encoder_options: dict[str, Any] = field(default_factory=dict)
-    """Handed to the encoder factory as ``EncoderSettings.options`` (e.g. ``checkpoint``)."""
     label: str | None = None
-    """Record results under this name instead of the encoder's (two checkpoints of one preset)."""
+    """Record results under this name instead of the one derived from the encoder and its options."""
     per_example: bool = True
     """Store per-example scores (for ``harness compare``'s confidence intervals); off keeps files small."""
     cache: bool = True
@@ -98,22 +95,16 @@ def run(
     options: RunOptions,
     on_outcome: Callable[[TaskOutcome], None] | None = None,
 ) -> RunReport:
-    """Evaluate ``encoder_name`` on every task of ``refs``; return what happened to each."""
-    if options.batch_size < 1:
-        raise HarnessError(f"--batch-size must be at least 1, got {options.batch_size}")
-    if options.batch_tokens is not None and options.batch_tokens < 1:
-        raise HarnessError(f"--batch-tokens must be at least 1, got {options.batch_tokens}")
+    """Evaluate ``encoder_name`` on every task of ``refs``; return what happened to each.
+
+    Results are filed under ``options.label``, else under :meth:`Catalog.result_label` (the encoder's name plus
+    what its label-marked options add), the one rule for every front end.
+    """
+    label = options.label or catalog.result_label(encoder_name, options.encoder_options)  # bad options fail here
     tasks = [(ref, catalog.build_task(ref)) for ref in refs]  # unknown names fail before any model loads
     locator = DataLocator.from_settings(options.data_dir, catalog.datasets, options.download)
-    settings = EncoderSettings(
-        device=options.device,
-        batch_size=options.batch_size,
-        options=options.encoder_options,
-        batch_tokens=options.batch_tokens,
-    )
-    encoder = catalog.build_encoder(encoder_name, settings)
-    if options.label:
-        encoder.name = options.label
+    encoder = catalog.build_encoder(encoder_name, options.encoder_options)
+    encoder.name = label
     encoder_block = _encoder_block(encoder)
     embeds = Capability.VECTORS in EncodingSession(encoder).capabilities
     cache = EmbeddingCache(options.cache_dir) if options.cache and embeds else None
@@ -144,7 +135,7 @@ def _run_one(
     ref = f"{task.name}@{split}"
     path = result_path(options.out_dir, encoder.name, task.name, split)
     try:
-        declared = task.dataset_files(split)
+        declared = locator.pinned(task.dataset_files(split))  # sha256 from the dataset registry
         identity = task.dataset_identity(split)
     except HarnessError as exc:  # e.g. a bad setting the task reads from the environment
         return TaskOutcome(ref, "failed", error=str(exc))
@@ -226,6 +217,7 @@ def _encoder_block(encoder: Encoder) -> dict[str, Any]:
         "fingerprint": fingerprint,
         "fingerprint_sha256": fingerprint_sha,
         "metadata": metadata,
+        "options": encoder.options.to_record(),
     }
 
 
@@ -263,6 +255,7 @@ def _record(
     total_seconds: float,
     options: RunOptions,
 ) -> dict[str, Any]:
+    applied = encoder_block["options"]
     return {
         "schema_version": SCHEMA_VERSION,
         "harness_version": __version__,
@@ -271,6 +264,7 @@ def _record(
             "name": task.name,
             "family": task.family,
             "split": split,
+            "default_split": task.default_split,
             "main_metric": task.main_metric,
             "description": task.description,
             "dataset": {
@@ -294,9 +288,9 @@ def _record(
         },
         "environment": {
             "software": software_versions(),
-            "device": device_description(options.device),
-            "batch_size": options.batch_size,
-            "batch_tokens": options.batch_tokens,
+            "device": device_description(str(applied.get("device", "cpu"))),
+            **({"batch_size": applied["batch_size"]} if "batch_size" in applied else {}),
+            **({"batch_tokens": applied["batch_tokens"]} if "batch_tokens" in applied else {}),
         },
         "date": now_iso(),
     }

@@ -44,12 +44,20 @@ class DatasetFile:
     ``path`` is relative to a data directory (``stsb/original/sts-test.csv``, the
     layout of ``shared/data``) and is resolved by the harness: ``--data-dir``,
     ``$HARNESS_DATA_DIR``, then the data embedded in the package.  An absolute
-    path (user datasets, plugin-shipped files) is used as it is.  ``sha256`` is
-    checked at load when given.
+    path (user datasets, plugin-shipped files) is used as it is.
+
+    ``dataset`` names the registry dataset (``harness data list``) the file belongs
+    to: the registry is the one place a file's sha256 is written, and the harness
+    looks it up there (:meth:`harness.datafiles.DataLocator.pinned`) to check the
+    file at load and to tell whether a stored result used the same data.  A file
+    its dataset lists without a sha256 (BEIR's, whose archives are pinned instead)
+    is read unverified.  ``sha256`` pins a file that belongs to no registered
+    dataset (a plugin's own data); it is checked at load when given.
     """
 
     path: str
     sha256: str | None = None
+    dataset: str | None = None
 
 
 @dataclass
@@ -127,7 +135,7 @@ class Task(ABC):
 
     @abstractmethod
     def dataset_files(self, split: str) -> list[DatasetFile]:
-        """The files the evaluation of ``split`` reads, with their sha256 when known."""
+        """The files the evaluation of ``split`` reads, each naming its registry dataset (or its sha256) if pinned."""
 
     def dataset_identity(self, split: str) -> dict[str, str]:
         """What else must match for a stored result to be reused, beyond the file hashes.

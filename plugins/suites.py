@@ -6,9 +6,7 @@ lays its columns out in this order.
 
 from __future__ import annotations
 
-from typing import Any
-
-from harness import hookimpl
+from harness import SuiteRegister, hookimpl
 
 DEFAULT_SUITE = ("stsb", "sickr", "sickr@full", "scifact")
 
@@ -34,7 +32,7 @@ FAMILY_SUITES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 @hookimpl
-def harness_register_suites(register: Any) -> None:
+def harness_register_suites(register: SuiteRegister) -> None:
     register(
         "default",
         DEFAULT_SUITE,

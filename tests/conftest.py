@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from fakes import FakePlugin  # noqa: E402
 from harness import pluginhost  # noqa: E402
+from helpers import CliResult  # noqa: E402
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -21,6 +23,11 @@ SHARED_DATA = Path(os.environ.get("HARNESS_SHARED_DATA", REPO.parent / "shared" 
 # Code under test that finds the data folder by itself (the MTEB bridge's local tasks, read when their module is
 # imported) must read the same folder as the tests, also from an installed (non-editable) package.
 os.environ["HARNESS_SHARED_DATA"] = str(SHARED_DATA)
+# Those local tasks are benchmark code (benchmarks/mteb_local.py), not part of the package: the tests import them,
+# and name them in `--tasks mteb:mteb_local:<Class>`, as `mteb_local`. Appended, so it shadows nothing installed.
+BENCHMARKS = str(REPO / "benchmarks")
+if BENCHMARKS not in sys.path:
+    sys.path.append(BENCHMARKS)
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +52,20 @@ def fake_plugin():
     host.register(FakePlugin(), name="fake")
     yield host
     host.unregister("fake")
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run ``harness ARGS...`` in-process through its real entry point (``harness.cli.main``)."""
+    from harness.cli import main
+
+    def run(*args: str | Path) -> CliResult:
+        capsys.readouterr()  # what came before is not this command's
+        code = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import Encoder, EncoderSettings, TextKind, hookimpl
+from harness import Encoder, EncoderOptions, EncoderSettings, ModelOptions, TextKind, hookimpl, option
 
 WORD = re.compile(r"\w+")
 
@@ -54,6 +54,12 @@ class BrokenEncoder(HashingEncoder):
         return out
 
 
+class HashingOptions(ModelOptions):
+    """The fake declares the common model options, so tests can pass them through the real option path."""
+
+    salt: str = option("", "changes every vector (a different model, as far as the harness can tell)")
+
+
 class FakePlugin:
     """Registered in-process by the ``fake_plugin`` fixture."""
 
@@ -61,10 +67,10 @@ class FakePlugin:
 
     @hookimpl
     def harness_register_encoders(self, register: Any) -> None:
-        def hashing(settings: EncoderSettings) -> HashingEncoder:
-            encoder = HashingEncoder(salt=settings.options.get("salt", ""))
+        def hashing(settings: EncoderSettings[HashingOptions]) -> HashingEncoder:
+            encoder = HashingEncoder(salt=settings.options.salt)
             FakePlugin.encoders["hashing"] = encoder
             return encoder
 
-        register("hashing", hashing, "deterministic hashed bag of words (tests)")
-        register("broken", lambda settings: BrokenEncoder(), "returns NaN (tests)")
+        register("hashing", hashing, "deterministic hashed bag of words (tests)", options=HashingOptions)
+        register("broken", lambda settings: BrokenEncoder(), "returns NaN (tests)", options=EncoderOptions)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,39 @@ def schema_validator(name: str) -> Any:
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+@dataclass
+class CliResult:
+    """What one ``harness`` command did: its exit code, what it printed, and the result files it left."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for line in (self.out + self.err).splitlines() if line.strip()]
+
+    @property
+    def error(self) -> str:
+        """The one ``harness: error:`` line (asserting there is exactly one, and no traceback)."""
+        errors = [line for line in self.err.splitlines() if line.startswith("harness: error: ")]
+        assert len(errors) == 1 and "Traceback" not in self.err, self.err
+        return errors[0].removeprefix("harness: error: ")
+
+    @property
+    def failure(self) -> str:
+        """The one ``TASK@SPLIT: FAILED: ...`` line of a run whose task failed (and no traceback)."""
+        lines = [line for line in self.err.splitlines() if "FAILED" in line]
+        assert len(lines) == 1 and "Traceback" not in self.err, self.err
+        return lines[0]
+
+
+def read_results(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every result file under ``folder`` as ``{"ENCODER-LABEL/TASK@SPLIT": record}`` (the label as recorded)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(folder).rglob("*@*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        found[f"{record['encoder']['name']}/{record['task']['name']}@{record['task']['split']}"] = record
+    return found

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from harness.encoders import backbones as B
+from harness.encoders.backbones import gguf as G
 from harness.errors import HarnessError
 from harness.home import backbones_dir
 
@@ -191,8 +192,8 @@ def test_interrupted_conversion_leaves_no_folder(error: BaseException, monkeypat
         (out / "model.safetensors").write_bytes(b"\0" * 1024)
         raise error
 
-    monkeypatch.setattr(B, "_locate_gguf_parts", lambda spec: [])
-    monkeypatch.setattr(B, "convert_gguf", half_convert)
+    monkeypatch.setattr(G, "_locate_gguf_parts", lambda spec: [])
+    monkeypatch.setattr(G, "convert_gguf", half_convert)
     with pytest.raises(type(error)):
         B.load_backbone("gguf:smollm2-135m")
     assert not backbones_dir().exists() or list(backbones_dir().iterdir()) == []
@@ -233,8 +234,8 @@ def test_cached_conversion_is_loaded_without_converting(monkeypatch: pytest.Monk
     def no_conversion(*args: object) -> None:
         raise AssertionError("converted although a cached folder exists")
 
-    monkeypatch.setattr(B, "convert_gguf", no_conversion)
-    monkeypatch.setattr(B, "_locate_gguf_parts", no_conversion)
+    monkeypatch.setattr(G, "convert_gguf", no_conversion)
+    monkeypatch.setattr(G, "_locate_gguf_parts", no_conversion)
     cached = B.load_backbone("gguf:smollm2-135m")
     assert torch.equal(_hidden(micro, TEXTS), _hidden(cached, TEXTS))
     assert cached.identity["model_id"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -246,7 +247,7 @@ def test_gguf_parts_with_the_wrong_hash_are_refused(tmp_path: Path, monkeypatch:
     parts = [tmp_path / "part01.bin", tmp_path / "part02.bin"]
     parts[0].write_bytes(b"GGUF fake ")
     parts[1].write_bytes(b"second half")
-    monkeypatch.setattr(B, "_locate_gguf_parts", lambda spec: parts)
+    monkeypatch.setattr(G, "_locate_gguf_parts", lambda spec: parts)
     with pytest.raises(HarnessError, match=r"expected 1d961463\.\.\.: reinstall"):
         B.load_backbone("gguf:qwen2.5-coder-0.5b")
     assert list(backbones_dir().iterdir()) == [], "neither the folder nor the concatenated file is left"
@@ -300,7 +301,7 @@ def test_gguf_backbone_converts_once_and_loads_from_the_cache(
     first = B.load_backbone(f"gguf:{name}")
     first_s = time.perf_counter() - start
 
-    monkeypatch.setattr(B, "convert_gguf", lambda *args: pytest.fail("converted again"))
+    monkeypatch.setattr(G, "convert_gguf", lambda *args: pytest.fail("converted again"))
     start = time.perf_counter()
     second = B.load_backbone(f"gguf:{name}")
     second_s = time.perf_counter() - start
@@ -328,7 +329,7 @@ def test_gguf_backbone_converts_once_and_loads_from_the_cache(
     assert torch.equal(hidden, _hidden(second, TEXTS))
 
     # The cached fp32 copy is exactly what transformers dequantises from the GGUF, tokenizer included.
-    gguf, _ = B._assemble_gguf(spec, B._locate_gguf_parts(spec), slow_home)
+    gguf, _ = G._assemble_gguf(spec, G._locate_gguf_parts(spec), slow_home)
     try:
         reference = AutoModel.from_pretrained(str(gguf.parent), gguf_file=gguf.name).eval()
         reference_tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

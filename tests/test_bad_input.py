@@ -143,7 +143,7 @@ def test_sts_benchmark_reader_errors(
     assert code == 1 and "sha256 mismatch" in failure_line(err)
     from harness.datafiles import DataFiles, ResolvedFile
     from harness.errors import DataError
-    from harness.plugins.tasks.sts_files import read_stsbenchmark
+    from harness.plugins.tasks.sts.readers import read_stsbenchmark
 
     files = DataFiles({name: ResolvedFile(str(data / name), content.encode(), "")})
     with pytest.raises(DataError) as caught:

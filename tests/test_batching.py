@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import EncoderSettings, TextKind
+from harness import EncoderSettings, ModelOptions, TextKind
 from harness.batching import fixed_batches, plan_batches, token_budget_batches
 from helpers import build_tiny_bert, build_tiny_sbert
 
@@ -65,16 +65,16 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _pooled(path: Path, batch_tokens: int | None) -> np.ndarray:
-    from harness.plugins.encoders.transformers_pooled import PooledTransformerEncoder
+    from harness.plugins.encoders.transformers_pooled import PooledOptions, PooledTransformerEncoder
 
-    settings = EncoderSettings(batch_size=3, options={"pooling": "mean"}, batch_tokens=batch_tokens)
+    settings = EncoderSettings(PooledOptions(batch_size=3, pooling="mean", batch_tokens=batch_tokens))
     return PooledTransformerEncoder(str(path), settings).encode(TEXTS, TextKind.TEXT)
 
 
 def _sbert(path: Path, batch_tokens: int | None) -> np.ndarray:
     from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
 
-    settings = EncoderSettings(batch_size=3, batch_tokens=batch_tokens)
+    settings = EncoderSettings(ModelOptions(batch_size=3, batch_tokens=batch_tokens))
     return SentenceTransformerEncoder(str(path), settings).encode(TEXTS, TextKind.QUERY)
 
 
@@ -100,9 +100,9 @@ def test_cpt_model_embeds_the_same_with_a_budget() -> None:
     assert model.embed([], "query", batch_tokens=40).shape == (0, model.dim)
 
 
-def test_cli_refuses_a_nonpositive_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_a_nonpositive_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_plugin) -> None:
     from harness.cli import main
 
-    code = main(["run", "--encoder", "hash-bow", "--tasks", "stsb", "--batch-tokens", "0", "--out", str(tmp_path)])
-    assert code != 0
-    assert "--batch-tokens must be at least 1" in capsys.readouterr().err
+    code = main(["run", "--encoder", "hashing", "--tasks", "stsb", "--batch-tokens", "0", "--out", str(tmp_path)])
+    assert code == 2
+    assert "option batch_tokens: Input should be greater than or equal to 1" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness import EncoderSettings, TextKind, hookimpl
+from harness import TextKind, hookimpl
 from harness.check import Tolerances, read_baseline
 from harness.cli import main
 from harness.pluginhost import get_host
@@ -203,7 +203,7 @@ def test_pytest_plugin_guards_a_model_test_suite(pytester: pytest.Pytester, tmp_
 
 
 def test_encoder_settings_are_not_needed_for_hash_bow() -> None:
-    encoder = get_host().catalog.build_encoder("hash-bow", EncoderSettings())
+    encoder = get_host().catalog.build_encoder("hash-bow", {})
     vectors = encoder.encode(["the cat sat", "the cat sat", ""], TextKind.TEXT)
     assert np.allclose(vectors[0], vectors[1]) and not vectors[2].any()
     assert np.allclose(np.linalg.norm(vectors[:2], axis=1), 1.0)

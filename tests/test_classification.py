@@ -12,16 +12,16 @@ from sklearn.linear_model import LogisticRegression
 from harness.cli import main
 from harness.datafiles import DataFiles, DataLocator, ResolvedFile
 from harness.errors import DataError
-from harness.plugins.tasks import classification
-from harness.plugins.tasks.classification import SENTEVAL_FILES, binary_f1, pair_features, seed_metrics
-from harness.plugins.tasks.linear_probe import (
+from harness.plugins.tasks.classification import metrics as classification
+from harness.plugins.tasks.classification.linear_probe import (
     ProbeData,
     ProbeResult,
     inner_kfold_probe,
     kfold_probe,
     split_probe,
 )
-from harness.plugins.tasks.senteval_files import (
+from harness.plugins.tasks.classification.metrics import binary_f1, seed_metrics
+from harness.plugins.tasks.classification.readers import (
     Example,
     read_mrpc,
     read_sentence_lines,
@@ -29,6 +29,7 @@ from harness.plugins.tasks.senteval_files import (
     read_trec,
     senteval_order,
 )
+from harness.plugins.tasks.classification.tasks import SENTEVAL_FILES, pair_features
 
 # -- readers on the real files ---------------------------------------------------------------
 

@@ -12,17 +12,9 @@ import pytest
 from harness import DataError, DatasetFile, TextKind
 from harness.cli import main
 from harness.datafiles import DataFiles, DataLocator, ResolvedFile
-from harness.plugins.tasks.code_search import (
-    CodeSearchNetTask,
-    CosqaTask,
-    batch_ranks,
-    codebase_ranks,
-    csn_batches,
-    csn_order,
-    csn_ruby,
-    unit_rows,
-)
-from harness.plugins.tasks.code_search_files import read_code_base, read_codesearchnet, read_cosqa_queries
+from harness.plugins.tasks.code_search.metrics import batch_ranks, codebase_ranks, unit_rows
+from harness.plugins.tasks.code_search.readers import read_code_base, read_codesearchnet, read_cosqa_queries
+from harness.plugins.tasks.code_search.tasks import CodeSearchNetTask, CosqaTask, csn_batches, csn_order, csn_ruby
 
 # -- brute force -----------------------------------------------------------------------------
 
@@ -140,7 +132,7 @@ def test_file_order_option_batches_consecutive_lines() -> None:
 
 
 def test_csn_ruby_reader_on_the_shared_file(shared_data: Path) -> None:
-    task = csn_ruby(None)
+    task = csn_ruby()
     files = DataLocator(data_dir=shared_data).resolve(task.dataset_files("test"))  # checks the pinned sha256
     pairs = read_codesearchnet(files, task.path)
     assert len(pairs.queries) == len(pairs.codes) == 1261
@@ -324,6 +316,6 @@ def test_malformed_cosqa_files(base: str, queries: str, expected: str) -> None:
 
 
 def test_cosqa_declares_pinned_files() -> None:
-    files = CosqaTask().dataset_files("dev")
+    files = DataLocator().pinned(CosqaTask().dataset_files("dev"))  # the registry's sha256
     assert [f.path for f in files] == ["cosqa/code_idx_map.txt", "cosqa/cosqa-retrieval-dev-500.json"]
-    assert all(isinstance(f, DatasetFile) and f.sha256 for f in files)
+    assert all(isinstance(f, DatasetFile) and f.dataset == "cosqa" and f.sha256 for f in files)

@@ -19,14 +19,16 @@ from harness import hookimpl
 from harness.cli import main
 from harness.datafiles import DataLocator
 from harness.datasets.mirrors import mirrored
-from harness.datasets.registry import DatasetRegistry, load_registry_file, parse_registry
+from harness.datasets.registry import Dataset, DatasetRegistry, load_registry_file, parse_registry
 from harness.datasets.store import DOWNLOADS, MANIFEST, DatasetStore
 from harness.errors import DataError
 from harness.pluginhost import get_host
-from harness.plugins.tasks.retrieval import BEIR_SETS
+from harness.plugins.datasets import REGISTRY_FILES
+from harness.plugins.tasks.retrieval.tasks import BEIR_SETS
 from harness.task import DatasetFile
 
 UKP = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/"
+BEIR_REGISTRY = next(p for p in REGISTRY_FILES if p.name == "beir.toml")
 
 
 @pytest.fixture
@@ -364,12 +366,15 @@ def test_embedded_data_comes_before_the_harness_home(tmp_path: Path, monkeypatch
 
 
 class _TestBeir:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *datasets: Dataset) -> None:
         self.path = path
+        self.datasets = datasets
 
     @hookimpl
     def harness_register_datasets(self, register: Any) -> None:
         register(self.path)
+        for dataset in self.datasets:
+            register(dataset)
 
 
 def test_beir_suite_runs_end_to_end_with_download(server: DataServer, tmp_path: Path, monkeypatch) -> None:
@@ -378,12 +383,15 @@ def test_beir_suite_runs_end_to_end_with_download(server: DataServer, tmp_path: 
     for task_name, (folder, splits, _description) in BEIR_SETS.items():
         body = beir_zip(folder, splits[0])
         server.serve(f"{folder}.zip", body)
-        entries.append(pinned(folder, folder, f"{UKP}{folder}.zip", body, split=splits[0], tasks=[task_name]))
+        name = task_name.removeprefix("beir-")  # the registry's name, which the task's files name
+        entries.append(pinned(name, folder, f"{UKP}{folder}.zip", body, split=splits[0], tasks=[task_name]))
     registry_file = tmp_path / "beir.toml"
     registry_file.write_text(registry_toml(entries, family="beir"))
     host = get_host()
     host.unregister("harness.plugins.datasets")  # the real entries pin the real archives' checksums
-    host.register(_TestBeir(registry_file), name="test-beir-registry")
+    # scifact runs from the embedded copy, pinned by its real entry.
+    real_scifact = next(d for d in load_registry_file(BEIR_REGISTRY) if d.name == "scifact")
+    host.register(_TestBeir(registry_file, real_scifact), name="test-beir-registry")
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HARNESS_DATA_MIRRORS", f"{UKP}={server.url('')}")
     out = tmp_path / "results"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import EncoderSettings, TextKind
+from harness import EncoderSettings, ModelOptions, TextKind
 from harness.encoders.precision import resolve_precision
 from harness.errors import HarnessError
 from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder, _minilm
@@ -34,7 +34,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def minilm_fp32() -> SentenceTransformerEncoder:
-    return _minilm(EncoderSettings(batch_size=4))
+    return _minilm(EncoderSettings(ModelOptions(batch_size=4)))
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_fp32_is_bit_identical_to_plain_sentence_transformers(
     assert fp32_vectors.dtype == np.float32
     assert np.array_equal(fp32_vectors, plain)
     for asked in ("fp32", "auto"):
-        explicit = _minilm(EncoderSettings(batch_size=4, options={"precision": asked}))
+        explicit = _minilm(EncoderSettings(ModelOptions(batch_size=4, precision=asked)))
         assert np.array_equal(explicit.encode(SENTENCES, TextKind.TEXT), fp32_vectors)
 
 
@@ -69,7 +69,7 @@ def test_fp32_is_bit_identical_to_plain_sentence_transformers(
 def test_reduced_precision_stays_close_to_fp32(
     fp32_vectors: np.ndarray, precision: str, worst: float, mean: float
 ) -> None:
-    encoder = _minilm(EncoderSettings(batch_size=4, options={"precision": precision}))
+    encoder = _minilm(EncoderSettings(ModelOptions(batch_size=4, precision=precision)))
     vectors = encoder.encode(SENTENCES, TextKind.TEXT)
     assert vectors.dtype == np.float32 and vectors.shape == fp32_vectors.shape
     assert not np.array_equal(vectors, fp32_vectors)  # the precision really took effect
@@ -81,8 +81,8 @@ def test_fingerprints_separate_precisions_and_fp32_adds_nothing(minilm_fp32: Sen
     fp32 = minilm_fp32.fingerprint()
     assert "precision" not in fp32 and "quantization" not in fp32
     assert minilm_fp32.metadata()["precision"] == "fp32"
-    bf16 = _minilm(EncoderSettings(options={"precision": "bf16"}))
-    int8 = _minilm(EncoderSettings(options={"precision": "int8"}))
+    bf16 = _minilm(EncoderSettings(ModelOptions(precision="bf16")))
+    int8 = _minilm(EncoderSettings(ModelOptions(precision="int8")))
     assert bf16.fingerprint() == {**fp32, "precision": "bf16"}
     assert int8.fingerprint()["precision"] == "int8" and "per output channel" in json.dumps(int8.fingerprint())
     assert len({canonical_sha256(e.fingerprint()) for e in (minilm_fp32, bf16, int8)}) == 3
@@ -102,7 +102,7 @@ def test_fp32_fingerprint_matches_the_reference_results(minilm_fp32: SentenceTra
 
 def test_refusals_are_one_line_and_name_the_alternative() -> None:
     with pytest.raises(HarnessError, match=r"fp16 needs a CUDA device .* on CPU use bf16 or int8") as caught:
-        _minilm(EncoderSettings(options={"precision": "fp16"}))
+        _minilm(EncoderSettings(ModelOptions(precision="fp16")))
     assert "\n" not in str(caught.value)
     with pytest.raises(HarnessError, match=r"int8 is CPU-only.*use bf16 or fp16"):
         resolve_precision("int8", "cuda")
@@ -166,8 +166,7 @@ def test_hf_family_takes_precision_too(tmp_path_factory: pytest.TempPathFactory)
     catalog = get_host().catalog
     texts = ["the man plays the guitar", "a dog", "the cat sleeps on the sofa in the park"]
     built = {
-        p: catalog.build_encoder(f"hf:{folder}", EncoderSettings(batch_size=2, options={"precision": p}))
-        for p in ("fp32", "bf16", "int8")
+        p: catalog.build_encoder(f"hf:{folder}", {"batch_size": 2, "precision": p}) for p in ("fp32", "bf16", "int8")
     }
     reference = built["fp32"].encode(texts, TextKind.TEXT)
     assert "precision" not in built["fp32"].fingerprint()

@@ -33,7 +33,7 @@ from harness.cli import main
 from harness.datafiles import DataFiles, ResolvedFile
 from harness.errors import DataError
 from harness.pluginhost import get_host
-from harness.plugins.tasks.sts_files import read_sick
+from harness.plugins.tasks.sts.readers import read_sick
 from helpers import harness_cli
 
 TESTS = Path(__file__).parent

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from harness.plugins.tasks.retrieval import exact_search, normalized, retrieval_metrics
-from harness.plugins.tasks.sts import sts_metrics
-from harness.plugins.tasks.sts_files import ScoredPair
+from harness.plugins.tasks.retrieval.metrics import retrieval_metrics
+from harness.plugins.tasks.retrieval.tasks import exact_search, normalized
+from harness.plugins.tasks.sts.metrics import sts_metrics
+from harness.plugins.tasks.sts.readers import ScoredPair
 
 
 def test_sts_metrics_are_spearman_of_cosine() -> None:

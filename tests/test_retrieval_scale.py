@@ -14,8 +14,9 @@ from harness import TextKind
 from harness.cli import main
 from harness.datafiles import DataLocator
 from harness.errors import HarnessError
-from harness.plugins.tasks import dense_search, retrieval
-from harness.plugins.tasks.dense_search import SearchMode, VectorFile, exact_search, normalized
+from harness.plugins.tasks.retrieval import dense_search
+from harness.plugins.tasks.retrieval import tasks as retrieval
+from harness.plugins.tasks.retrieval.dense_search import SearchMode, VectorFile, exact_search, normalized
 
 
 def flat_search(queries: np.ndarray, documents: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import EncoderSettings, TextKind
+from harness import EncoderSettings, ModelOptions, TextKind
 from harness.errors import HarnessError
 from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
 from helpers import build_tiny_sbert
@@ -20,7 +20,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_local_folder_loads_and_encodes(tiny_model: Path) -> None:
-    encoder = SentenceTransformerEncoder(str(tiny_model), EncoderSettings(batch_size=4))
+    encoder = SentenceTransformerEncoder(str(tiny_model), EncoderSettings(ModelOptions(batch_size=4)))
     out = encoder.encode(["the man plays the guitar", "a dog runs in the park"], TextKind.QUERY)
     assert out.shape == (2, 16) == (2, encoder.dim)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
@@ -43,9 +43,9 @@ def test_sbert_family_through_the_cli(tiny_model: Path, tmp_path: Path, capsys) 
 
 def test_missing_local_folder_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match="no model folder at"):
-        SentenceTransformerEncoder(str(tmp_path / "absent"), EncoderSettings())
+        SentenceTransformerEncoder(str(tmp_path / "absent"), EncoderSettings(ModelOptions()))
 
 
 def test_hub_id_offline_is_one_line() -> None:
     with pytest.raises(HarnessError, match=r"sbert:someone/not-cached-model: cannot load the model \(HF_HUB_OFFLINE=1"):
-        SentenceTransformerEncoder("someone/not-cached-model", EncoderSettings())
+        SentenceTransformerEncoder("someone/not-cached-model", EncoderSettings(ModelOptions()))

@@ -10,8 +10,8 @@ import pytest
 from harness.cli import main
 from harness.datafiles import DataFiles, DataLocator, ResolvedFile
 from harness.errors import DataError
-from harness.plugins.tasks.semeval_files import read_semeval
-from harness.plugins.tasks.sts_semeval import SUBSETS, SemevalTask
+from harness.plugins.tasks.sts.readers import read_semeval
+from harness.plugins.tasks.sts.semeval import SUBSETS, SemevalTask
 
 # Pairs per subset of the public release, empty-gold pairs skipped (MTEB: 3108, 1500, 3750, 3000, 1186).
 EXPECTED_PAIRS = {
@@ -48,9 +48,10 @@ def test_readers_count_the_release_pairs(shared_data: Path, year: str) -> None:
 
 def test_every_file_is_pinned() -> None:
     for year in YEARS:
-        files = SemevalTask(year).dataset_files("test")
+        files = DataLocator().pinned(SemevalTask(year).dataset_files("test"))  # the registry's sha256
         assert len(files) == 2 * len(EXPECTED_PAIRS[year])
-        assert all(f.sha256 and len(f.sha256) == 64 and f.path.startswith(f"{year}/senteval/") for f in files)
+        assert all(f.dataset == f"{year}-senteval" and f.path.startswith(f"{year}/senteval/") for f in files)
+        assert all(f.sha256 and len(f.sha256) == 64 for f in files)
     assert set(SUBSETS) == set(YEARS)
 
 

@@ -1,8 +1,8 @@
 """``harness mine-pairs text|code``: mine training pairs from local files into a JSONL pairs file.
 
-The subcommand is registered by :func:`register_subcommand`; each leaf sets
-``func`` to a ``(host, args) -> exit code`` function, which the main CLI calls.
-Errors are :class:`~harness.errors.HarnessError` so the CLI prints them on one
+The cpt plugin contributes the command (``harness_register_commands``):
+:func:`add_arguments` declares its ``text`` and ``code`` subcommands and
+:func:`run_command` runs the one chosen.  Errors are :class:`~harness.errors.HarnessError` so the CLI prints them on one
 line; the output file is written atomically, so a failed or interrupted run
 leaves any previous file as it was.
 """
@@ -13,7 +13,6 @@ import argparse
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from harness.encoders.training.mining import (
     DEFAULT_MAX_WORDS,
@@ -26,13 +25,11 @@ from harness.encoders.training.pairs import Pair, write_pairs
 from harness.errors import DataError, HarnessError
 
 
-def register_subcommand(commands: argparse._SubParsersAction) -> None:
-    """Add ``mine-pairs`` with its ``text`` and ``code`` subcommands to the ``harness`` parser."""
-    mine = commands.add_parser(
-        "mine-pairs",
-        help="mine (x, y) training pairs from local text or Python code",
-        description="Mine positive training pairs without network access: neighbouring text spans (cpt-text) "
-        "or (docstring, function) pairs (cpt-code), written as JSON lines of {x, y}.",
+def add_arguments(mine: argparse.ArgumentParser) -> None:
+    """The ``text`` and ``code`` subcommands of ``harness mine-pairs``, on the subparser the harness made for it."""
+    mine.description = (
+        "Mine positive training pairs without network access: neighbouring text spans (cpt-text) "
+        "or (docstring, function) pairs (cpt-code), written as JSON lines of {x, y}."
     )
     kinds = mine.add_subparsers(dest="mine_kind", required=True, metavar="KIND")
 
@@ -57,7 +54,6 @@ def register_subcommand(commands: argparse._SubParsersAction) -> None:
     )
     text.add_argument("--max-pairs", type=_positive_int, help="keep a random sample of this many pairs (default: all)")
     text.add_argument("--seed", type=int, default=0, help="seed of the --max-pairs sample (default: 0)")
-    text.set_defaults(func=cmd_mine_text)
 
     code = kinds.add_parser(
         "code",
@@ -70,7 +66,6 @@ def register_subcommand(commands: argparse._SubParsersAction) -> None:
     code.add_argument(
         "--include-tests", action="store_true", help="also mine test_*.py files and test/ and tests/ folders"
     )
-    code.set_defaults(func=cmd_mine_code)
 
 
 def _add_out(parser: argparse.ArgumentParser) -> None:
@@ -87,8 +82,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def cmd_mine_text(host: Any, args: argparse.Namespace) -> int:
-    """``harness mine-pairs text``; ``host`` is unused (mining needs no plugins)."""
+def run_command(args: argparse.Namespace) -> int:
+    """``harness mine-pairs text`` or ``code``, as ``args.mine_kind`` says."""
+    return cmd_mine_text(args) if args.mine_kind == "text" else cmd_mine_code(args)
+
+
+def cmd_mine_text(args: argparse.Namespace) -> int:
+    """``harness mine-pairs text``."""
     report = MiningReport()
     pairs = mine_text_pairs(
         args.folder,
@@ -101,8 +101,8 @@ def cmd_mine_text(host: Any, args: argparse.Namespace) -> int:
     return _write(pairs, args.out, args.folder, report)
 
 
-def cmd_mine_code(host: Any, args: argparse.Namespace) -> int:
-    """``harness mine-pairs code``; ``host`` is unused (mining needs no plugins)."""
+def cmd_mine_code(args: argparse.Namespace) -> int:
+    """``harness mine-pairs code``."""
     report = MiningReport()
     pairs = mine_code_pairs(args.tree, max_pairs=args.max_pairs, skip_tests=not args.include_tests, report=report)
     return _write(pairs, args.out, args.tree, report)

@@ -12,18 +12,18 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
 from harness.encoders.presets import PRESETS
 
 
-def register_subcommand(commands: Any) -> None:
-    parser = commands.add_parser(
-        "train",
-        help="contrastive pre-training of a cpt model (resumes when --out holds a run)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``harness train``, on the subparser the harness made for it.
+
+    The cpt plugin contributes the command (``harness_register_commands``) with this and :func:`run_command`;
+    torch loads only inside :func:`run_command`.
+    """
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     start = parser.add_argument_group("what to train")
     start.add_argument("--preset", choices=sorted(PRESETS), help="a cpt size preset (names its backbone)")
     start.add_argument("--backbone", help="override the backbone: a hub id, a local folder, gguf:NAME or micro")
@@ -45,20 +45,20 @@ def register_subcommand(commands: Any) -> None:
     optim.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     optim.add_argument("--compile", action="store_true", help="torch.compile the backbone")
 
-    run = parser.add_argument_group("checkpoints, logging, evaluation")
-    run.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: each rank's local GPU)")
-    run.add_argument("--save-every", type=int, default=100)
-    run.add_argument("--keep", type=int, default=2, help="training checkpoints kept (default: 2)")
-    run.add_argument("--log-every", type=int, default=1)
-    run.add_argument("--eval-task", help="a harness task evaluated every --eval-every steps (e.g. stsb)")
-    run.add_argument("--eval-every", type=int, default=0)
-    run.add_argument("--eval-batch-size", type=int, default=64)
-    run.add_argument("--data-dir", type=Path, help="datasets for --eval-task (also $HARNESS_DATA_DIR)")
-    run.add_argument("--peak-tflops", type=float, help="accelerator peak for MFU (default: data sheet of known GPUs)")
-    parser.set_defaults(func=cmd_train)
+    logs = parser.add_argument_group("checkpoints, logging, evaluation")
+    logs.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: each rank's local GPU)")
+    logs.add_argument("--save-every", type=int, default=100)
+    logs.add_argument("--keep", type=int, default=2, help="training checkpoints kept (default: 2)")
+    logs.add_argument("--log-every", type=int, default=1)
+    logs.add_argument("--eval-task", help="a harness task evaluated every --eval-every steps (e.g. stsb)")
+    logs.add_argument("--eval-every", type=int, default=0)
+    logs.add_argument("--eval-batch-size", type=int, default=64)
+    logs.add_argument("--data-dir", type=Path, help="datasets for --eval-task (also $HARNESS_DATA_DIR)")
+    logs.add_argument("--peak-tflops", type=float, help="accelerator peak for MFU (default: data sheet of known GPUs)")
 
 
-def cmd_train(host: Any, args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace) -> int:
+    """``harness train``: build the settings from ``args`` and train (resuming when ``--out`` holds a run)."""
     from harness.encoders.training.trainer import TrainSettings, train
 
     settings = TrainSettings(

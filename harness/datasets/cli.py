@@ -1,26 +1,36 @@
 """``harness data list | fetch NAME... | verify NAME... | path NAME | rm NAME...``.
 
-Registered on the main parser by :func:`register_subcommand`, which sets ``func`` to a ``(host, args) -> exit
-code`` function; the datasets come from the plugin host's catalogue (every plugin's registry files).
+A core command contributed the way a plugin contributes one, through ``harness_register_commands`` (the plugin
+host loads this module first, as a core plugin); the datasets come from the plugin host's catalogue (every
+plugin's registry files).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from harness.datasets.registry import Dataset
 from harness.datasets.store import DatasetStore
+from harness.hookspecs import hookimpl
+from harness.registry import CommandRegister
 
 
-def register_subcommand(commands: argparse._SubParsersAction) -> None:
-    data = commands.add_parser(
+@hookimpl
+def harness_register_commands(register: CommandRegister) -> None:
+    register(
         "data",
+        add_arguments,
+        cmd_data,
         help="datasets by name: list, fetch from canonical sources (or a mirror), verify, locate, remove",
-        description="Datasets of the registry (every plugin's). Fetched copies live in $HARNESS_HOME/data/NAME, "
+    )
+
+
+def add_arguments(data: argparse.ArgumentParser) -> None:
+    data.description = (
+        "Datasets of the registry (every plugin's). Fetched copies live in $HARNESS_HOME/data/NAME, "
         "which is itself a --data-dir; canonical URLs can be mapped to mirrors with $HARNESS_DATA_MIRRORS or "
-        "$HARNESS_HOME/mirrors.toml.",
+        "$HARNESS_HOME/mirrors.toml."
     )
     actions = data.add_subparsers(dest="data_action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every registered dataset with its size, licence and tasks")
@@ -35,11 +45,12 @@ def register_subcommand(commands: argparse._SubParsersAction) -> None:
     path.add_argument("name", metavar="NAME")
     remove = actions.add_parser("rm", help="delete installed datasets")
     remove.add_argument("names", nargs="+", metavar="NAME")
-    data.set_defaults(func=cmd_data)
 
 
-def cmd_data(host: Any, args: argparse.Namespace) -> int:
-    store = DatasetStore(host.catalog.datasets)
+def cmd_data(args: argparse.Namespace) -> int:
+    from harness.pluginhost import get_host  # the host imports this module: no cycle at import time
+
+    store = DatasetStore(get_host().catalog.datasets)
     action = args.data_action
     if action == "list":
         return _list(store, args.family)

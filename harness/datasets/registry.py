@@ -286,6 +286,21 @@ class DatasetRegistry:
             hint = f" (did you mean {close[0]!r}?)" if close else " (see 'harness data list')"
             raise UsageError(f"unknown dataset {name!r}{hint}") from None
 
+    def pin(self, name: str, path: str) -> str | None:
+        """The sha256 dataset ``name`` pins the task file ``path`` by: the one place a built-in pin is written.
+
+        ``None`` when the dataset provides the file without a sha256 (it lies in a folder an archive unpacks,
+        and the archive's checksum pins it).  A dataset no plugin registered, or one that does not provide
+        ``path``, is a :class:`DataError` naming the file: a task that names the wrong dataset is a bug to
+        report, not a file to read unverified.
+        """
+        dataset = self.datasets.get(name)
+        if dataset is None:
+            raise DataError(path, f"belongs to dataset {name!r}, which no plugin registered (see 'harness data list')")
+        if not dataset.provides(path):
+            raise DataError(path, f"is not a file of dataset {name!r} ({dataset.origin})")
+        return next((f.sha256 for f in dataset.files if f.path == path), None)
+
     def providing(self, path: str) -> Dataset | None:
         """The dataset whose files include ``path`` (a task's relative file name), if any."""
         for dataset in self.datasets.values():

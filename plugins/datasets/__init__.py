@@ -8,14 +8,13 @@ TOML file and register it from ``harness_register_datasets``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from harness import hookimpl
+from harness import DatasetRegister, hookimpl
 
 REGISTRY_FILES = tuple(sorted(Path(__file__).parent.glob("*.toml")))
 
 
 @hookimpl
-def harness_register_datasets(register: Any) -> None:
+def harness_register_datasets(register: DatasetRegister) -> None:
     for path in REGISTRY_FILES:
         register(path)

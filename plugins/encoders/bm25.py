@@ -21,72 +21,44 @@ document lengths in one lossy byte; and BEIR's "multifield" run indexes title an
 abstract as two fields and adds their scores, while here a document is
 ``title + " " + text``, one field, as for the dense encoders.
 
-``bm25:k1=1.2,b=0.75,stemmer=none,stopwords=none,method=robertson`` changes any of
-these; the settings are part of the fingerprint.
+``-o k1=1.2 -o b=0.75 -o stemmer=none -o stopwords=none -o method=robertson`` changes
+any of these (``harness info bm25``); the settings are part of the fingerprint and of the result label.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from harness import EncoderSettings, HarnessError, Ranking, RankingEncoder, hookimpl
+from harness import EncoderOptions, EncoderSettings, HarnessError, Ranking, RankingEncoder, hookimpl, option
 from harness.environment import installed_version
+from harness.registry import EncoderRegister
 
-METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
-STEMMERS = ("porter", "english", "none")
-STOPWORDS = ("en", "none")
-
-
-@dataclass(frozen=True)
-class Bm25Settings:
-    """Everything that changes BM25's ranking."""
-
-    k1: float = 0.9
-    b: float = 0.4
-    method: str = "lucene"
-    stemmer: str = "porter"
-    """PyStemmer algorithm: ``porter`` (Lucene's PorterStemFilter), ``english`` (Snowball), or ``none``."""
-    stopwords: str = "en"
-    """``en``: Lucene's English stop set, as bm25s ships it; ``none`` keeps every word."""
-
-    @classmethod
-    def parse(cls, argument: str | None) -> Bm25Settings:
-        """``k1=1.2,b=0.75,...`` over the defaults; a bad key or value names itself."""
-        settings = cls()
-        if not argument:
-            return settings
-        known = [f.name for f in fields(cls)]
-        for item in argument.split(","):
-            key, sep, value = (part.strip() for part in item.partition("="))
-            if not sep or key not in known:
-                raise HarnessError(f"bm25:{argument}: {item!r} is not KEY=VALUE with KEY one of {', '.join(known)}")
-            settings = replace(settings, **{key: _value(key, value, argument)})
-        return settings
+Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
+Stemmer = Literal["porter", "english", "none"]
+Stopwords = Literal["en", "none"]
 
 
-def _value(key: str, value: str, argument: str) -> float | str:
-    choices = {"method": METHODS, "stemmer": STEMMERS, "stopwords": STOPWORDS}
-    if key in choices:
-        if value not in choices[key]:
-            raise HarnessError(f"bm25:{argument}: {key} must be one of {', '.join(choices[key])}, not {value!r}")
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise HarnessError(f"bm25:{argument}: {key} must be a number, not {value!r}") from None
-    if number < 0 or (key == "b" and number > 1):
-        raise HarnessError(f"bm25:{argument}: {key}={value} is out of range (k1 >= 0, 0 <= b <= 1)")
-    return number
+class Bm25Options(EncoderOptions):
+    """Everything that changes BM25's ranking; each non-default value names the results (``bm25-k1-1.2``)."""
+
+    k1: float = option(0.9, "term-frequency saturation (Anserini's default 0.9)", label=True, ge=0)
+    b: float = option(0.4, "document-length normalisation, 0..1 (Anserini's default 0.4)", label=True, ge=0, le=1)
+    method: Method = option("lucene", "bm25s scoring variant: lucene, robertson, atire, bm25l, bm25+", label=True)
+    stemmer: Stemmer = option(
+        "porter", "PyStemmer algorithm: porter (Lucene's PorterStemFilter), english (Snowball) or none", label=True
+    )
+    stopwords: Stopwords = option(
+        "en", "en: Lucene's English stop set, as bm25s ships it; none keeps every word", label=True
+    )
 
 
 class Bm25(RankingEncoder):
     """BM25 ranking with bm25s: the corpus handed to :meth:`rank` is indexed, then searched for every query."""
 
-    def __init__(self, settings: Bm25Settings) -> None:
+    def __init__(self, settings: Bm25Options) -> None:
         import bm25s  # noqa: F401  (fail at build time, not in the middle of a task)
 
         self.settings = settings
@@ -97,7 +69,7 @@ class Bm25(RankingEncoder):
             "library": "bm25s",
             "splitter": r"(?u)\b\w\w+\b",
             "lower": True,
-            **asdict(self.settings),
+            **self.settings.model_dump(),
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -134,15 +106,15 @@ class Bm25(RankingEncoder):
         return None if self.settings.stopwords == "none" else self.settings.stopwords
 
 
-def _bm25(settings: EncoderSettings) -> Bm25:
-    return Bm25(Bm25Settings())
-
-
-def _bm25_with(settings: EncoderSettings) -> Bm25:
-    return Bm25(Bm25Settings.parse(settings.argument))
+def _bm25(settings: EncoderSettings[Bm25Options]) -> Bm25:
+    return Bm25(settings.options)
 
 
 @hookimpl
-def harness_register_encoders(register: Any) -> None:
-    register("bm25", _bm25, "BM25 (bm25s; Lucene scoring, k1=0.9, b=0.4, Porter stems, stop words): ranks, no vectors")
-    register("bm25:", _bm25_with, "BM25 with other settings: bm25:k1=1.2,b=0.75,stemmer=none,stopwords=none")
+def harness_register_encoders(register: EncoderRegister) -> None:
+    register(
+        "bm25",
+        _bm25,
+        "BM25 (bm25s; Lucene scoring, k1=0.9, b=0.4, Porter stems, stop words): ranks, no vectors; -o k1=1.2 -o b=0.75",
+        options=Bm25Options,
+    )

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import Encoder, EncoderSettings, TextKind, hookimpl
+from harness import Encoder, EncoderOptions, EncoderSettings, TextKind, hookimpl
+from harness.registry import EncoderRegister
 
 WORD = re.compile(r"\w+", re.UNICODE)
 DIM = 1024
@@ -62,10 +63,10 @@ class HashedBagOfWords(Encoder):
         return out / np.where(norms == 0, 1.0, norms)
 
 
-def _hash_bow(settings: EncoderSettings) -> HashedBagOfWords:
+def _hash_bow(settings: EncoderSettings[EncoderOptions]) -> HashedBagOfWords:
     return HashedBagOfWords()
 
 
 @hookimpl
-def harness_register_encoders(register: Any) -> None:
+def harness_register_encoders(register: EncoderRegister) -> None:
     register("hash-bow", _hash_bow, "hashed bag of words (1024-d, no model): a deterministic lexical baseline")

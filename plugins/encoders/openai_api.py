@@ -1,14 +1,11 @@
 """``openai:<model>``: any OpenAI-compatible ``/v1/embeddings`` endpoint (how the cpt models were served).
 
-Configuration comes from the environment (or ``EncoderSettings.options`` with the
-same names in lower case, without the prefix):
-
-* ``OPENAI_BASE_URL`` (default ``https://api.openai.com/v1``) and ``OPENAI_API_KEY``;
-* ``HARNESS_OPENAI_DIMENSIONS``: the API's ``dimensions`` option (shortened embeddings);
-* ``HARNESS_OPENAI_TIMEOUT`` (seconds per request, default 60), ``HARNESS_OPENAI_RETRIES`` (default 6),
-  ``HARNESS_OPENAI_BACKOFF`` (first retry delay, default 1 s, doubling), ``HARNESS_OPENAI_CONCURRENCY``
-  (requests in flight, default 4), ``HARNESS_OPENAI_TOKEN_BUDGET`` (estimated tokens per request, default
-  100000; at most 2048 inputs per request, the API's limit).
+Settings are encoder options (:class:`OpenAIOptions`, ``harness run -o dimensions=256``; ``harness info
+openai:x`` lists them): ``dimensions`` (the API's shortened embeddings; part of the fingerprint and the result
+label), ``timeout``, ``retries``, ``backoff``, ``concurrency``, ``token_budget`` and ``base_url``.  Only the
+two settings every OpenAI client reads stay in the environment: ``OPENAI_BASE_URL`` (when ``base_url`` is not
+given; default ``https://api.openai.com/v1``) and ``OPENAI_API_KEY``, the secret, which is never an option so
+that it cannot reach a command line, a shell history or a result file.
 
 Requests are retried with exponential backoff (honouring ``Retry-After``) on 429,
 5xx, timeouts and dropped connections; other errors fail at once.  The key is sent
@@ -31,7 +28,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness import Encoder, EncoderOptions, EncoderSettings, HarnessError, TextKind, hookimpl, option
+from harness.registry import EncoderRegister
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_INPUTS = 2048
@@ -43,27 +41,32 @@ class ApiError(HarnessError):
     """The endpoint failed in a way retrying does not fix, or kept failing."""
 
 
-def _setting(options: dict[str, Any], name: str, default: Any) -> Any:
-    if name in options:
-        return options[name]
-    return os.environ.get(f"HARNESS_OPENAI_{name.upper()}", default)
+class OpenAIOptions(EncoderOptions):
+    """How to call the endpoint; only ``dimensions`` changes the vectors."""
+
+    dimensions: int | None = option(
+        None, "the API's dimensions: shortened embeddings (none: full width)", label=True, ge=1
+    )
+    base_url: str | None = option(None, "the endpoint, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")
+    timeout: float = option(60.0, "seconds per request before it counts as failed", gt=0)
+    retries: int = option(6, "retries of a request after 429, 5xx, a timeout or a dropped connection", ge=0)
+    backoff: float = option(1.0, "seconds before the first retry, doubling after each (Retry-After wins)", ge=0)
+    concurrency: int = option(4, "requests in flight at once", ge=1)
+    token_budget: int = option(100_000, f"estimated tokens per request (at most {MAX_INPUTS} inputs)", ge=1)
 
 
 class OpenAIEmbeddings(Encoder):
-    def __init__(self, model: str, settings: EncoderSettings) -> None:
+    def __init__(self, model: str, settings: EncoderSettings[OpenAIOptions]) -> None:
         options = settings.options
         self.model = model
-        self.base_url = str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
-        self._key = str(options.get("api_key") or os.environ.get("OPENAI_API_KEY") or "")
-        dimensions = _setting(options, "dimensions", None)
-        self.dimensions = int(dimensions) if dimensions not in (None, "") else None
-        self.timeout = float(_setting(options, "timeout", 60))
-        self.retries = int(_setting(options, "retries", 6))
-        self.backoff = float(_setting(options, "backoff", 1.0))
-        self.concurrency = max(1, int(_setting(options, "concurrency", 4)))
-        self.token_budget = max(1, int(_setting(options, "token_budget", 100_000)))
+        self.base_url = str(options.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._key = os.environ.get("OPENAI_API_KEY") or ""
+        self.dimensions = options.dimensions
+        self.timeout = options.timeout
+        self.retries = options.retries
+        self.backoff = options.backoff
+        self.concurrency = options.concurrency
+        self.token_budget = options.token_budget
         self._dim: int | None = self.dimensions or KNOWN_DIMS.get(model)
 
     @property
@@ -172,15 +175,16 @@ def token_budget_batches(texts: Sequence[str], budget: int, max_inputs: int = MA
     return batches
 
 
-def _factory(settings: EncoderSettings) -> OpenAIEmbeddings:
+def _factory(settings: EncoderSettings[OpenAIOptions]) -> OpenAIEmbeddings:
     assert settings.argument is not None
     return OpenAIEmbeddings(settings.argument, settings)
 
 
 @hookimpl
-def harness_register_encoders(register: Any) -> None:
+def harness_register_encoders(register: EncoderRegister) -> None:
     register(
         "openai:",
         _factory,
         "an OpenAI-compatible /v1/embeddings endpoint: openai:<model> ($OPENAI_BASE_URL, $OPENAI_API_KEY)",
+        options=OpenAIOptions,
     )

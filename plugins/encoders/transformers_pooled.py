@@ -8,41 +8,54 @@ unpickles user files), a hub id needs a hub or a populated cache, and every fail
 loader also accepts ``micro`` and ``gguf:NAME``, so ``hf:gguf:smollm2-135m`` is the untrained baseline of the
 offline cpt presets.
 
-Options (``EncoderSettings.options``): ``pooling`` is ``mean`` (default: the attention-masked average of the
+Options (:class:`PooledOptions`): ``pooling`` is ``mean`` (default: the attention-masked average of the
 last hidden state), ``last`` (the last real token, wherever the padding lies) or ``cls`` (position 0);
 ``max_length`` defaults to 512 or the model's limit when that is smaller; ``precision`` is ``auto``/``fp32``
 (the default), ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU), recorded in the fingerprint when not fp32 (see
-:mod:`harness.encoders.precision`).  Vectors are L2-normalised float32.
+:mod:`harness.encoders.precision`); plus ``device``, ``batch_size`` and ``batch_tokens``.  Vectors are L2-normalised float32.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from harness import Encoder, EncoderSettings, HarnessError, TextKind, hookimpl
+from harness import Encoder, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl, option
 from harness.batching import plan_batches
 from harness.encoders.backbones import Backbone, load_backbone
 from harness.encoders.precision import parameter_count, resolve_precision
+from harness.registry import EncoderRegister
 
 POOLINGS = ("mean", "last", "cls")
 DEFAULT_MAX_LENGTH = 512
 
 
+class PooledOptions(ModelOptions):
+    """How the hidden states become one vector, and how much of each text the model reads."""
+
+    pooling: Literal["mean", "last", "cls"] = option(
+        "mean", "mean (masked average), last (last real token) or cls (position 0)", label="value"
+    )
+    max_length: int | None = option(
+        None, f"tokens per input (default {DEFAULT_MAX_LENGTH}, or the model's limit if smaller)", label=True, ge=1
+    )
+
+
 class PooledTransformerEncoder(Encoder):
     """A plain ``AutoModel`` + ``AutoTokenizer`` whose last hidden state is pooled into one unit vector per text."""
 
-    def __init__(self, model_ref: str, settings: EncoderSettings) -> None:
+    def __init__(self, model_ref: str, settings: EncoderSettings[PooledOptions]) -> None:
+        options = settings.options
         self.model_ref = model_ref
-        self.pooling = _pooling_option(model_ref, settings.options)
-        self.batch_size = max(1, int(settings.batch_size))
-        self.batch_tokens = settings.batch_tokens
-        self.device = settings.device
-        precision = resolve_precision(settings.options.get("precision"), self.device)  # refuse before loading
+        self.pooling = options.pooling
+        self.batch_size = options.batch_size
+        self.batch_tokens = options.batch_tokens
+        self.device = options.device
+        precision = resolve_precision(options.precision, self.device)  # refuse before loading
         try:
             self.backbone: Backbone = load_backbone(model_ref)
         except HarnessError as exc:  # name the family, so the user sees which encoder failed
@@ -50,7 +63,7 @@ class PooledTransformerEncoder(Encoder):
         self.backbone.model.to(self.device)
         self._parameters = parameter_count(self.backbone.model)
         self.precision = precision.prepare(self.backbone.model)
-        self.max_length = _max_length_option(model_ref, settings.options, int(self.backbone.tokenizer.model_max_length))
+        self.max_length = _max_length(model_ref, options.max_length, int(self.backbone.tokenizer.model_max_length))
         # BERT-style tokenizers return token_type_ids that decoder models do not accept.
         self._forward_args = set(inspect.signature(self.backbone.model.forward).parameters)
 
@@ -130,32 +143,25 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
-def _pooling_option(model_ref: str, options: dict[str, Any]) -> str:
-    pooling = str(options.get("pooling") or "mean").lower()
-    if pooling not in POOLINGS:
-        raise HarnessError(f"hf:{model_ref}: unknown pooling {pooling!r} (choose {', '.join(POOLINGS)})")
-    return pooling
-
-
-def _max_length_option(model_ref: str, options: dict[str, Any], limit: int) -> int:
+def _max_length(model_ref: str, requested: int | None, limit: int) -> int:
     """The requested ``max_length``, or 512 capped at the model's limit; longer than the model allows is an error."""
-    requested = options.get("max_length")
     if requested is None:
         return min(DEFAULT_MAX_LENGTH, limit)
-    try:
-        value = int(requested)
-    except (TypeError, ValueError):
-        raise HarnessError(f"hf:{model_ref}: max_length must be a positive integer, not {requested!r}") from None
-    if value < 1 or value > limit:
-        raise HarnessError(f"hf:{model_ref}: max_length {value} is outside 1..{limit} (the model's limit)")
-    return value
+    if requested > limit:
+        raise HarnessError(f"hf:{model_ref}: max_length {requested} is outside 1..{limit} (the model's limit)")
+    return requested
 
 
-def _any_model(settings: EncoderSettings) -> PooledTransformerEncoder:
+def _any_model(settings: EncoderSettings[PooledOptions]) -> PooledTransformerEncoder:
     assert settings.argument is not None
     return PooledTransformerEncoder(settings.argument, settings)
 
 
 @hookimpl
-def harness_register_encoders(register: Any) -> None:
-    register("hf:", _any_model, "a raw transformers model with mean/last/cls pooling: hf:<folder or hub id>")
+def harness_register_encoders(register: EncoderRegister) -> None:
+    register(
+        "hf:",
+        _any_model,
+        "a raw transformers model with mean/last/cls pooling: hf:<folder or hub id>",
+        options=PooledOptions,
+    )

@@ -1,4 +1,5 @@
-"""A complete third-party plugin: one encoder, one task with its own data file, one suite."""
+"""A complete third-party plugin: one encoder, tasks with their own data files (an STS task written from scratch,
+a retrieval task on the harness's base class), one suite."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from harness import DatasetFile, Encoder, Task, TaskOutput, TextKind, hookimpl
+
+from .retrieval import DemoRetrievalTask
 
 PAIRS = Path(__file__).with_name("pairs.tsv")
 STOPWORDS = {"a", "an", "the", "is", "are", "in", "on", "at", "of", "to"}
@@ -67,9 +70,10 @@ def harness_register_tasks(register):
     for index in range(1, 4):  # three copies, so a run has several tasks to interrupt
         register(
             f"demo-sts{index}" if index > 1 else "demo-sts",
-            lambda argument: DemoStsTask(),
+            DemoStsTask,
             "eight scored pairs from a third-party plugin",
         )
+    register("demo-retrieval", DemoRetrievalTask, "six documents, three queries: retrieval on the harness's base class")
 
 
 @hookimpl

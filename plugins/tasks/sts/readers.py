@@ -1,8 +1,17 @@
-"""Readers for the STS datasets' own file formats, with errors that name file, line and field."""
+"""Readers for the STS datasets' own file formats, with errors that name file, line and field.
+
+STS Benchmark and SICK keep a pair per line.  SemEval (STS 2012-2016) keeps sentences and gold scores in
+two parallel files per subset: ``STS.input.<subset>.txt`` (tab-separated sentence1, sentence2, and in the
+2016 release two source fields after them) and ``STS.gs.<subset>.txt`` (one score per line, empty where a
+pair was not scored).  The two must have the same number of lines, since pairs are matched by line number.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
 
 from harness import DataError, DataFiles
 
@@ -69,4 +78,43 @@ def read_sick(files: DataFiles, path: str) -> list[ScoredPair]:
         pairs.append(ScoredPair(fields[a], fields[b], _score(fields[s], label, number, "relatedness_score")))
     if not pairs:
         raise DataError(label, "no sentence pairs")
+    return pairs
+
+
+def finite_number(value: Any, label: str, line: int, field: str) -> float:
+    """A finite float from a file's text or a JSON number; anything else is one error line."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise DataError(label, f"field {field!r} must be a number, found {type(value).__name__}", line=line)
+    try:
+        number = float(value)
+    except ValueError:
+        raise DataError(label, f"field {field!r} is not a number: {str(value)[:40]!r}", line=line) from None
+    if not math.isfinite(number):
+        raise DataError(label, f"field {field!r} is not a finite number: {str(value)[:40]!r}", line=line)
+    return number
+
+
+def read_semeval(files: DataFiles, input_path: str, gold_path: str) -> list[ScoredPair]:
+    """One SemEval subset: the pairs of ``input_path`` whose line in ``gold_path`` holds a score.
+
+    Pairs with an empty gold line are skipped, as the SemEval scorer and SentEval
+    do (STS 2015 and 2016 inputs include the unscored pairs of the shared task).
+    """
+    label, gold_label = files.label(input_path), files.label(gold_path)
+    inputs, golds = files.lines(input_path), files.lines(gold_path)
+    if len(inputs) != len(golds):
+        raise DataError(
+            gold_label,
+            f"has {len(golds)} lines but {PurePath(label).name} has {len(inputs)}; pairs are matched by line",
+        )
+    pairs = []
+    for number, (line, gold) in enumerate(zip(inputs, golds, strict=True), start=1):
+        if not gold.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2:
+            raise DataError(label, f"expected sentence1<TAB>sentence2, found {len(fields)} field(s)", line=number)
+        pairs.append(ScoredPair(fields[0], fields[1], finite_number(gold.strip(), gold_label, number, "score")))
+    if not pairs:
+        raise DataError(gold_label, "no scored pairs")
     return pairs

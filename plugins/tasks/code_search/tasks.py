@@ -1,5 +1,11 @@
 """Code search: rank code snippets for a natural-language query; mean reciprocal rank.
 
+The public base :class:`CodeSearchTask` takes queries, a code base and each query's
+correct snippet, ranks the whole code base for every query (CoSQA's protocol
+below) and scores MRR and recall at 1, 5 and 10 (:mod:`.metrics`): a new task is
+its metadata, its files and a reader returning :class:`CodeSearchData`.
+CodeSearchNet's batched protocol is the one built-in task that ranks otherwise.
+
 CodeSearchNet (``csn-ruby``, ``codesearch:/path/to/file.jsonl``)
 ------------------------------------------------------------------
 The protocol of the CodeSearchNet challenge's test (github/CodeSearchNet,
@@ -69,6 +75,7 @@ selects checkpoints on, same code base).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +87,7 @@ from harness import (
     DataFiles,
     DatasetFile,
     EncodeFn,
+    HarnessError,
     PerExample,
     Task,
     TaskOutput,
@@ -89,9 +97,8 @@ from harness import (
 )
 from harness.task import task_path
 
-from .code_search_files import read_code_base, read_codesearchnet, read_cosqa_queries
-
-RECALL_KS = (1, 5, 10)
+from .metrics import answer_ranks, batch_ranks, diagonal_ranks, rank_metrics, score_matrix, unit_rows
+from .readers import read_code_base, read_codesearchnet, read_cosqa_queries
 
 CSN_SPLITS: dict[str, tuple[int, bool]] = {
     "test": (1000, False),
@@ -104,87 +111,8 @@ CSN_SPLITS: dict[str, tuple[int, bool]] = {
 CSN_SHUFFLE_SEED = 0
 """``np.random.seed(0)`` in CodeSearchNet's ``model_test.py`` and CodeBERT's ``process_data.py``."""
 
-CSN_RUBY_SHA256 = "fb0b4bfdf5bcecea6ddcb31f53daf3bfa38f4db73d3ab6e820a20335c5ebd3c2"
-COSQA_SHA256 = {
-    "code_idx_map.txt": "be8a910ca03cb9f1b38a0eba6dc8109eeb8040a40aaba1a467a7b8426d261f3f",
-    "cosqa-retrieval-test-500.json": "27d3552b2e7dd86cf9f9a0b3c135e6777d4faafa9c29fb1b9b01ece945974ad6",
-    "cosqa-retrieval-dev-500.json": "ccdfffee7ae1f1cf1a0406566a61c984f4fbce678c8ea108eedd03d11bff9518",
-}
 
-
-# -- ranking ---------------------------------------------------------------------------------
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length in float64, so inner products are cosines (a zero row stays zero)."""
-    rows = np.asarray(matrix, dtype=np.float64)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms == 0, 1.0, norms)
-
-
-def batch_ranks(queries: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Rank of code ``i`` for query ``i`` among all codes of the batch (ties count against), and the queries with ties.
-
-    ``queries`` and ``codes`` are unit rows of one batch, aligned (pair ``i`` is
-    the correct one).
-    """
-    return diagonal_ranks(queries @ codes.T)
-
-
-def diagonal_ranks(scores: np.ndarray) -> tuple[np.ndarray, int]:
-    """:func:`batch_ranks` from a query-by-code score matrix whose diagonal holds the correct pairs.
-
-    The correct score is read off the same matrix it is compared with, so
-    rounding can never put it above or below itself.
-    """
-    correct = np.diagonal(scores)[:, None]
-    at_least = np.count_nonzero(scores >= correct, axis=1)
-    equal = at_least - np.count_nonzero(scores > correct, axis=1)
-    return at_least, int(np.count_nonzero(equal > 1))
-
-
-def codebase_ranks(queries: np.ndarray, codes: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, int]:
-    """1-based rank of each query's answer in a stable descending sort of its scores, and the queries with ties."""
-    return answer_ranks(queries @ codes.T, answers)
-
-
-def answer_ranks(scores: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, int]:
-    """:func:`codebase_ranks` from a query-by-code score matrix.
-
-    That is 1 + the codes scoring higher + the codes scoring the same that come
-    earlier in the code base: the position ``argsort(-scores, stable=True)``
-    gives it, without sorting.
-    """
-    correct = scores[np.arange(len(answers)), answers][:, None]
-    earlier = np.arange(scores.shape[1])[None, :] < answers[:, None]
-    equal = scores == correct
-    ranks = 1 + np.count_nonzero(scores > correct, axis=1) + np.count_nonzero(equal & earlier, axis=1)
-    tied = int(np.count_nonzero(np.count_nonzero(equal, axis=1) > 1))
-    return ranks, tied
-
-
-def score_matrix(encode: EncodeFn, queries: list[str], codes: list[str]) -> np.ndarray:
-    """Every query's score for every code, float64: cosines of the encoder's vectors, or the scores of its ranking.
-
-    An encoder that ranks a corpus (BM25) is asked for the full ranking of the
-    codes, so both kinds of encoder are ranked by the same rules (ties against,
-    or a stable sort); a code it leaves unranked scores ``-inf``.
-    """
-    if Capability.RANKING in capabilities_of(encode):
-        ranking = encode.rank(queries, codes, len(codes))  # type: ignore[attr-defined]
-        scores = np.full((len(queries), len(codes)), -np.inf)
-        np.put_along_axis(scores, ranking.indices, ranking.scores.astype(np.float64), axis=1)
-        return scores
-    return unit_rows(encode(queries, TextKind.QUERY)) @ unit_rows(encode(codes, TextKind.DOCUMENT)).T
-
-
-def rank_metrics(ranks: np.ndarray) -> dict[str, float]:
-    """MRR (mean of 1/rank over queries) and the share of queries answered within the top k."""
-    ranks = np.asarray(ranks, dtype=np.float64)
-    metrics = {"mrr": float(np.mean(1.0 / ranks))}
-    for k in RECALL_KS:
-        metrics[f"recall_at_{k}"] = float(np.mean(ranks <= k))
-    return metrics
+# -- CodeSearchNet's batches -----------------------------------------------------------------
 
 
 def csn_order(n: int, seed: int | None) -> np.ndarray:
@@ -211,12 +139,62 @@ def csn_batches(n: int, size: int, keep_partial: bool) -> list[slice]:
 # -- tasks -----------------------------------------------------------------------------------
 
 
-class CodeSearchNetTask(Task):
-    """One CodeSearchNet/CodeXGLUE-layout ``.jsonl`` file, searched in batches of 1000 or 10000."""
+@dataclass(frozen=True)
+class CodeSearchData:
+    """What a code-search task reads: queries, the code base they search, and each query's correct snippet.
+
+    ``answers[i]`` is the row in ``codes`` of query ``i``'s one correct snippet.
+    """
+
+    queries: list[str]
+    codes: list[str]
+    answers: list[int]
+
+
+class CodeSearchTask(Task):
+    """Queries and a code base in; each query ranks the whole code base; MRR (main) and recall@1, 5, 10 out.
+
+    A subclass sets ``description`` and ``splits``, and implements ``dataset_files(split)`` and
+    :meth:`read`.  Queries are embedded as ``TextKind.QUERY``, code as ``DOCUMENT``, scored by cosine (or
+    ranked by a ranking encoder such as BM25); a tie goes to the snippet earlier in the code base.
+    """
 
     family = "code-search"
     main_metric = "mrr"
     uses = frozenset({Capability.VECTORS, Capability.RANKING})
+
+    def read(self, files: DataFiles, split: str) -> CodeSearchData:
+        """The queries, code base and answers of ``split``, read through ``files``."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither read() nor evaluate()")
+
+    def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+        data = self.read(files, split)
+        answers = np.asarray(data.answers, dtype=np.int64)
+        if (
+            len(answers) != len(data.queries)
+            or not len(answers)
+            or answers.min() < 0
+            or answers.max() >= len(data.codes)
+        ):
+            raise HarnessError(f"task {self.name!r}: every query needs one answer, a row of the code base")
+        scores = score_matrix(encode, list(data.queries), list(data.codes))
+        ranks, tied = answer_ranks(scores, answers)
+        metrics = rank_metrics(ranks)
+        return TaskOutput(
+            metrics=metrics,
+            main_score=metrics[self.main_metric],
+            n_examples=len(data.queries),
+            details={"code_base": len(data.codes), "tied_queries": tied},
+            per_example=PerExample.scores(1.0 / np.asarray(ranks, dtype=np.float64)),
+        )
+
+
+class CodeSearchNetTask(CodeSearchTask):
+    """One CodeSearchNet/CodeXGLUE-layout ``.jsonl`` file, searched in batches of 1000 or 10000.
+
+    ``dataset`` names the registry dataset whose entry pins the file (``None`` for a user's file).
+    """
+
     splits = tuple(CSN_SPLITS)
     default_split = "test"
 
@@ -224,19 +202,20 @@ class CodeSearchNetTask(Task):
         self,
         path: str,
         *,
-        sha256: str | None = None,
+        dataset: str | None = None,
         description: str = "",
         shuffle_seed: int | None = CSN_SHUFFLE_SEED,
     ) -> None:
         self.path = path
-        self._sha256 = sha256
+        self.dataset = dataset
         self.shuffle_seed = shuffle_seed
         self.description = description or f"CodeSearchNet-protocol code search on {path}"
 
     def dataset_files(self, split: str) -> list[DatasetFile]:
-        return [DatasetFile(self.path, self._sha256)]
+        return [DatasetFile(self.path, dataset=self.dataset)]
 
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+        """CodeSearchNet's protocol: each query ranks the codes of its batch, ties counted against."""
         size, keep_partial = CSN_SPLITS[split]
         pairs = read_codesearchnet(files, self.path)
         n = len(pairs.queries)
@@ -269,12 +248,9 @@ class CodeSearchNetTask(Task):
         )
 
 
-class CosqaTask(Task):
+class CosqaTask(CodeSearchTask):
     """CoSQA: each query ranks the whole 6267-snippet code base (CoCLR's code search evaluation)."""
 
-    family = "code-search"
-    main_metric = "mrr"
-    uses = frozenset({Capability.VECTORS, Capability.RANKING})
     splits = ("test", "dev")
     default_split = "test"
     description = "CoSQA code search (Huang et al., 2021): 500 web queries against 6267 Python snippets, MRR."
@@ -282,35 +258,25 @@ class CosqaTask(Task):
     def __init__(self, folder: str = "cosqa") -> None:
         self.folder = folder
 
-    def _file(self, name: str) -> DatasetFile:
-        return DatasetFile(f"{self.folder}/{name}", COSQA_SHA256.get(name))
-
     def dataset_files(self, split: str) -> list[DatasetFile]:
-        return [self._file("code_idx_map.txt"), self._file(f"cosqa-retrieval-{split}-500.json")]
+        # Pinned by the registry's cosqa entry (plugins/datasets/cosqa.toml).
+        names = ("code_idx_map.txt", f"cosqa-retrieval-{split}-500.json")
+        return [DatasetFile(f"{self.folder}/{name}", dataset="cosqa") for name in names]
 
-    def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+    def read(self, files: DataFiles, split: str) -> CodeSearchData:
         base_file, queries_file = (f.path for f in self.dataset_files(split))
         base = read_code_base(files, base_file)
         queries = read_cosqa_queries(files, queries_file, base)
-        scores = score_matrix(encode, list(queries.texts), list(base.texts))
-        ranks, tied = answer_ranks(scores, np.asarray(queries.answers))
-        metrics = rank_metrics(ranks)
-        return TaskOutput(
-            metrics=metrics,
-            main_score=metrics[self.main_metric],
-            n_examples=len(queries.texts),
-            details={"code_base": len(base.texts), "tied_queries": tied},
-            per_example=PerExample.scores(1.0 / np.asarray(ranks, dtype=np.float64)),
-        )
+        return CodeSearchData(list(queries.texts), list(base.texts), list(queries.answers))
 
 
 # -- registration ----------------------------------------------------------------------------
 
 
-def csn_ruby(_argument: str | None) -> CodeSearchNetTask:
+def csn_ruby() -> CodeSearchNetTask:
     return CodeSearchNetTask(
         "codesearchnet_ruby_codexglue/test.jsonl",
-        sha256=CSN_RUBY_SHA256,
+        dataset="codexglue-ruby",
         description=(
             "CodeSearchNet Ruby, CodeXGLUE-filtered test set (1261 pairs): docstring-to-code MRR "
             "over batches of 1000 (or 10000) candidates."
@@ -318,20 +284,15 @@ def csn_ruby(_argument: str | None) -> CodeSearchNetTask:
     )
 
 
-def codesearch_file(argument: str | None) -> CodeSearchNetTask:
-    assert argument is not None
+def codesearch_file(argument: str) -> CodeSearchNetTask:
     path = Path(argument).expanduser()
     if not path.is_file():
         raise DataError(path, "no such file (codesearch: takes a CodeSearchNet/CodeXGLUE .jsonl file)")
     return CodeSearchNetTask(task_path(path))
 
 
-def cosqa(_argument: str | None) -> CosqaTask:
-    return CosqaTask()
-
-
 @hookimpl
 def harness_register_tasks(register: Any) -> None:
     register("csn-ruby", csn_ruby, "CodeSearchNet Ruby code search, MRR (splits: test, test-10k, *-keep-partial)")
     register("codesearch:", codesearch_file, "any CodeSearchNet/CodeXGLUE .jsonl: codesearch:/path/to/file.jsonl")
-    register("cosqa", cosqa, "CoSQA code search, 500 queries x 6267 snippets, MRR (splits: test, dev)")
+    register("cosqa", CosqaTask, "CoSQA code search, 500 queries x 6267 snippets, MRR (splits: test, dev)")

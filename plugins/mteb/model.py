@@ -1,8 +1,8 @@
 """The MTEB bridge, harness side: a harness encoder (or a task's ``encode``) as an MTEB 2.x model.
 
 MTEB is an optional dependency (``pip install 'cpt-harness[mteb]'``), so it is
-imported inside functions only: ``import harness.mteb`` works without it, and
-the first call that needs it says how to install it in one line.
+imported inside functions only: ``import harness.plugins.mteb.model`` works
+without it, and the first call that needs it says how to install it in one line.
 
 One adapter, :class:`EncodeFnModel`, serves both directions.  It implements
 MTEB 2.x's ``EncoderProtocol`` (``encode(DataLoader[BatchedInput], *,
@@ -13,8 +13,9 @@ task_metadata, hf_split, hf_subset, prompt_type)``, ``similarity``,
 * :func:`as_mteb_model` wraps an :class:`~harness.encoder.Encoder` in an
   :class:`~harness.encoding.EncodingSession`, so texts MTEB hands over are
   deduplicated, length-sorted, chunked and validated exactly as in a harness run;
-* the ``mteb:`` task family wraps the ``encode`` function the runner hands a task
-  (itself an ``EncodingSession``), so encode time lands in the harness's timings.
+* the ``mteb:`` task family (:mod:`harness.plugins.mteb.tasks`) wraps the
+  ``encode`` function the runner hands a task (itself an ``EncodingSession``),
+  so encode time lands in the harness's timings.
 
 MTEB's prompt types map onto :class:`~harness.encoder.TextKind`: ``query`` ->
 ``QUERY``, ``document`` -> ``DOCUMENT``, none (symmetric tasks) -> ``TEXT``.

@@ -5,7 +5,7 @@ the field at fault, before any encoding starts: a malformed record found after
 an hour of encoding would waste the hour.
 
 The texts are built here, once, exactly as the reference evaluations build them
-(see ``code_search.py`` for why these fields):
+(see ``tasks.py`` for why these fields):
 
 * CodeSearchNet: the query is ``" ".join(docstring_tokens)``, the candidate is
   ``" ".join(code_tokens)`` with line breaks inside a token (multi-line strings,

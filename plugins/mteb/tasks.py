@@ -2,10 +2,10 @@
 
 ``harness run --tasks mteb:STSBenchmark`` builds a harness task whose
 ``evaluate`` wraps the ``encode`` function the runner hands it as an MTEB model
-(:class:`harness.mteb.EncodeFnModel`) and calls ``mteb.evaluate`` on that one
-split: MTEB loads its data, runs its evaluator and computes its metrics, so the
-number is MTEB's, while encoding goes through the harness (deduplication,
-validation, timings) and the result lands in a harness result file.
+(:class:`harness.plugins.mteb.model.EncodeFnModel`) and calls ``mteb.evaluate``
+on that one split: MTEB loads its data, runs its evaluator and computes its
+metrics, so the number is MTEB's, while encoding goes through the harness
+(deduplication, validation, timings) and the result lands in a harness result file.
 
 Tasks come from MTEB's registry (``mteb.get_task``) or, for a task of one's own,
 from an import path, ``mteb:package.module:ClassName`` (an ``AbsTask`` subclass
@@ -31,7 +31,7 @@ from typing import Any
 
 from harness import DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, hookimpl
 from harness.errors import HarnessError, UsageError, one_line
-from harness.mteb import EncodeFnModel, require_mteb
+from harness.plugins.mteb.model import EncodeFnModel, require_mteb
 
 SUPPORTED_TYPES: dict[str, str] = {
     "STS": "sts",

@@ -1,10 +1,4 @@
-"""Readers for the SemEval STS 2012-2016 release files and for user STS files (TSV, CSV, JSONL).
-
-SemEval keeps sentences and gold scores in two parallel files per subset:
-``STS.input.<subset>.txt`` (tab-separated sentence1, sentence2, and in the 2016
-release two source fields after them) and ``STS.gs.<subset>.txt`` (one score per
-line, empty where a pair was not scored).  The two must have the same number of
-lines, since pairs are matched by line number.
+"""The reader for user STS files (``sts:/path/file``): TSV, CSV or JSONL.
 
 User files carry one scored pair per row, under a header (TSV, CSV) or as JSON
 objects (JSONL), always with the fields ``sentence1``, ``sentence2`` and ``score``.
@@ -15,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Any
@@ -23,55 +16,10 @@ from typing import Any
 from harness import DataError, DataFiles
 from harness.jsonlines import json_objects
 
-from .sts_files import ScoredPair
+from .readers import ScoredPair, finite_number
 
 USER_FIELDS = ("sentence1", "sentence2", "score")
 USER_FORMATS = (".tsv", ".csv", ".jsonl")
-
-
-def _number(value: Any, label: str, line: int, field: str) -> float:
-    """A finite float from a file's text or a JSON number; anything else is one error line."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise DataError(label, f"field {field!r} must be a number, found {type(value).__name__}", line=line)
-    try:
-        number = float(value)
-    except ValueError:
-        raise DataError(label, f"field {field!r} is not a number: {str(value)[:40]!r}", line=line) from None
-    if not math.isfinite(number):
-        raise DataError(label, f"field {field!r} is not a finite number: {str(value)[:40]!r}", line=line)
-    return number
-
-
-# -- SemEval ---------------------------------------------------------------------------------
-
-
-def read_semeval(files: DataFiles, input_path: str, gold_path: str) -> list[ScoredPair]:
-    """One subset: the pairs of ``input_path`` whose line in ``gold_path`` holds a score.
-
-    Pairs with an empty gold line are skipped, as the SemEval scorer and SentEval
-    do (STS 2015 and 2016 inputs include the unscored pairs of the shared task).
-    """
-    label, gold_label = files.label(input_path), files.label(gold_path)
-    inputs, golds = files.lines(input_path), files.lines(gold_path)
-    if len(inputs) != len(golds):
-        raise DataError(
-            gold_label,
-            f"has {len(golds)} lines but {PurePath(label).name} has {len(inputs)}; pairs are matched by line",
-        )
-    pairs = []
-    for number, (line, gold) in enumerate(zip(inputs, golds, strict=True), start=1):
-        if not gold.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) < 2:
-            raise DataError(label, f"expected sentence1<TAB>sentence2, found {len(fields)} field(s)", line=number)
-        pairs.append(ScoredPair(fields[0], fields[1], _number(gold.strip(), gold_label, number, "score")))
-    if not pairs:
-        raise DataError(gold_label, "no scored pairs")
-    return pairs
-
-
-# -- user files (sts:/path) --------------------------------------------------------------------
 
 
 def user_format(path: str) -> str:
@@ -154,4 +102,4 @@ def _user_pair(record: dict[str, Any], label: str, line: int) -> ScoredPair:
     for field, value in zip(USER_FIELDS, sentences, strict=False):
         if not isinstance(value, str):
             raise DataError(label, f"field {field!r} must be a string, found {type(value).__name__}", line=line)
-    return ScoredPair(sentences[0], sentences[1], _number(record["score"], label, line, "score"))
+    return ScoredPair(sentences[0], sentences[1], finite_number(record["score"], label, line, "score"))

@@ -1,13 +1,13 @@
-"""Retrieval on BEIR-layout folders: exact cosine search with faiss, metrics by pytrec_eval.
+"""Retrieval tasks: the public base :class:`RetrievalTask`, and BEIR-layout folders built on it.
 
 The protocol is MTEB's (and BEIR's): queries are the split's judged queries,
 documents are ``title + " " + text``; every query is scored against the whole
 corpus by cosine similarity (inner product of L2-normalised embeddings) and the
-top 1000 go to ``pytrec_eval``.  An encoder that ranks a corpus itself (BM25)
-hands over its own top 1000 instead.  nDCG@10 is the main score; MAP, recall,
-precision and MRR at 1, 3, 5, 10, 20, 100 and 1000 come with it, each averaged
-over the judged queries.  MRR@k is ``pytrec_eval``'s reciprocal rank on the run
-cut to its top k.
+top 1000 go to ``pytrec_eval`` (:mod:`.metrics`).  An encoder that ranks a
+corpus itself (BM25) hands over its own top 1000 instead.  nDCG@10 is the main
+score, with the full BEIR metric set alongside.  A new retrieval task is its
+metadata, its files and a reader returning :class:`RetrievalData`;
+:class:`RetrievalTask` does the search and the scoring.
 
 Corpus embeddings go to a scratch file and are searched a block at a time
 (:mod:`.dense_search`), so a corpus need not fit in memory.  Search is exact
@@ -22,11 +22,12 @@ are the files in ``qrels/``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytrec_eval
 
 from harness import (
     Capability,
@@ -34,6 +35,7 @@ from harness import (
     DataFiles,
     DatasetFile,
     EncodeFn,
+    HarnessError,
     PerExample,
     Task,
     TaskOutput,
@@ -44,12 +46,9 @@ from harness import (
 from harness.task import task_path
 
 from . import dense_search
-from .beir_files import read_corpus, read_qrels, read_queries
 from .dense_search import SearchMode, embed_corpus, normalized, scratch_folder, search
-
-K_VALUES = (1, 3, 5, 10, 20, 100, 1000)
-TOP_K = max(K_VALUES)
-
+from .metrics import TOP_K, retrieval_metrics
+from .readers import Corpus, read_corpus, read_qrels, read_queries
 
 CORPUS_CHUNK = 100_000
 """Documents encoded at a time; each chunk's vectors go to disk, so memory holds one chunk, not the corpus."""
@@ -81,63 +80,34 @@ def top_documents(
     return outcome.scores, outcome.rows, outcome.details
 
 
-def retrieval_metrics(
-    run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], per_query: dict[str, float] | None = None
-) -> dict[str, float]:
-    """Mean over judged queries of every metric at every cut-off, computed by pytrec_eval.
+@dataclass(frozen=True)
+class RetrievalData:
+    """What a retrieval task reads: its corpus, its queries by id, and the judgements ``{query: {doc: grade}}``.
 
-    ``per_query``, when given, receives each query's nDCG@10 (the main metric), for paired comparisons.
+    The judged queries (the keys of ``qrels``) are the ones searched and scored; each needs a text in
+    ``queries``.
     """
-    ks = ",".join(str(k) for k in K_VALUES)
-    measures = {f"ndcg_cut.{ks}", f"map_cut.{ks}", f"recall.{ks}", f"P.{ks}"}
-    evaluated = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
-    if per_query is not None:
-        per_query.update({query: scores["ndcg_cut_10"] for query, scores in evaluated.items()})
-    names = {"ndcg_cut": "ndcg_at", "map_cut": "map_at", "recall": "recall_at", "P": "precision_at"}
-    metrics: dict[str, float] = {}
-    for measure, name in names.items():
-        for k in K_VALUES:
-            metrics[f"{name}_{k}"] = float(np.mean([scores[f"{measure}_{k}"] for scores in evaluated.values()]))
-    rr_evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
-    for k in K_VALUES:
-        cut = {q: dict(_top(docs, k)) for q, docs in run.items()}
-        metrics[f"mrr_at_{k}"] = float(np.mean([s["recip_rank"] for s in rr_evaluator.evaluate(cut).values()]))
-    return metrics
 
-
-def _top(docs: dict[str, float], k: int) -> list[tuple[str, float]]:
-    # trec_eval's order: score descending, then document id descending.
-    return sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)[:k]
+    corpus: Corpus
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
 
 
 class RetrievalTask(Task):
-    """A BEIR-layout folder: relative to the data directory (built-ins) or absolute (user folders)."""
+    """Corpus, queries and judgements in; the search, nDCG@10 and the full metric set of :mod:`.metrics` out.
+
+    A subclass sets ``description`` and ``splits``, and implements ``dataset_files(split)`` and
+    :meth:`read`.  This class embeds queries (``TextKind.QUERY``) and documents (``DOCUMENT``), searches
+    as ``$HARNESS_RETRIEVAL_INDEX`` says (or lets a ranking encoder such as BM25 rank), and scores.
+    """
 
     family = "retrieval"
     main_metric = "ndcg_at_10"
     uses = frozenset({Capability.VECTORS, Capability.RANKING})
 
-    def __init__(
-        self,
-        folder: str,
-        splits: tuple[str, ...],
-        *,
-        description: str = "",
-        sha256: dict[str, str] | None = None,
-        default_split: str | None = None,
-    ) -> None:
-        self.folder = folder
-        self.splits = splits
-        self.default_split = default_split or ("test" if "test" in splits else splits[0])
-        self.description = description or f"BEIR-layout retrieval on {folder}"
-        self._sha256 = sha256 or {}
-
-    def _file(self, name: str) -> DatasetFile:
-        path = f"{self.folder}/{name}"
-        return DatasetFile(path, self._sha256.get(name))
-
-    def dataset_files(self, split: str) -> list[DatasetFile]:
-        return [self._file("corpus.jsonl"), self._file("queries.jsonl"), self._file(f"qrels/{split}.tsv")]
+    @abstractmethod
+    def read(self, files: DataFiles, split: str) -> RetrievalData:
+        """The corpus, queries and judgements of ``split``, read through ``files``."""
 
     def dataset_identity(self, split: str) -> dict[str, str]:
         """An approximate search is another measurement: results made with another index are not reused.
@@ -152,15 +122,11 @@ class RetrievalTask(Task):
         return {"search": f"{mode.kind}:{params}" if params else mode.kind}
 
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
-        corpus_file, queries_file, qrels_file = (f.path for f in self.dataset_files(split))
-        qrels = read_qrels(files, qrels_file)
-        queries = read_queries(files, queries_file)
-        corpus = read_corpus(files, corpus_file)
+        data = self.read(files, split)
+        corpus, queries, qrels = data.corpus, data.queries, data.qrels
         missing = [q for q in qrels if q not in queries]
         if missing:
-            raise DataError(
-                files.label(qrels_file), f"query id {missing[0]!r} is not in queries.jsonl ({len(missing)} such)"
-            )
+            raise HarnessError(f"task {self.name!r}: judged query {missing[0]!r} has no text ({len(missing)} such)")
         query_ids = list(qrels)
         scores, rows, search_details = top_documents(encode, [queries[q] for q in query_ids], corpus.texts)
         run = {
@@ -185,19 +151,50 @@ class RetrievalTask(Task):
         )
 
 
-SCIFACT_SHA256 = {
-    "corpus.jsonl": "dec31c8182f3d744c7d2c09423756fd1d17cbef75808db13ba01cc0aab4d1ac6",
-    "queries.jsonl": "8ff84a7c903f722981cd8d595c022660140c51867b27608a6d4910db86080313",
-    "qrels/test.tsv": "0864bb985e0ca2367ba217977e72004d549054b2b06666ed9d4825ac7c21284c",
-}
+class BeirTask(RetrievalTask):
+    """A BEIR-layout folder: relative to the data directory (built-ins) or absolute (user folders).
+
+    ``dataset`` names the registry dataset whose entry pins the files (``None`` for a user's folder).
+    """
+
+    def __init__(
+        self,
+        folder: str,
+        splits: tuple[str, ...],
+        *,
+        dataset: str | None = None,
+        description: str = "",
+        default_split: str | None = None,
+    ) -> None:
+        self.folder = folder
+        self.splits = splits
+        self.dataset = dataset
+        self.default_split = default_split or ("test" if "test" in splits else splits[0])
+        self.description = description or f"BEIR-layout retrieval on {folder}"
+
+    def dataset_files(self, split: str) -> list[DatasetFile]:
+        names = ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv")
+        return [DatasetFile(f"{self.folder}/{name}", dataset=self.dataset) for name in names]
+
+    def read(self, files: DataFiles, split: str) -> RetrievalData:
+        corpus_file, queries_file, qrels_file = (f.path for f in self.dataset_files(split))
+        qrels = read_qrels(files, qrels_file)
+        queries = read_queries(files, queries_file)
+        corpus = read_corpus(files, corpus_file)
+        missing = [q for q in qrels if q not in queries]
+        if missing:
+            raise DataError(
+                files.label(qrels_file), f"query id {missing[0]!r} is not in queries.jsonl ({len(missing)} such)"
+            )
+        return RetrievalData(corpus, queries, qrels)
 
 
-def scifact(_argument: str | None) -> RetrievalTask:
-    return RetrievalTask(
+def scifact() -> BeirTask:
+    return BeirTask(
         "scifact",
         ("test",),
+        dataset="scifact",
         description="SciFact (Wadden et al., 2020) in BEIR layout: 300 test claims, 5183 abstracts.",
-        sha256=SCIFACT_SHA256,
     )
 
 
@@ -226,27 +223,27 @@ data root; ``harness data fetch NAME`` (or ``--download``) installs each from it
 
 def beir_set(task_name: str) -> Any:
     folder, splits, description = BEIR_SETS[task_name]
+    dataset = task_name.removeprefix("beir-")  # the registry's name (plugins/datasets/beir.toml)
 
-    def factory(_argument: str | None) -> RetrievalTask:
-        return RetrievalTask(folder, splits, description=f"{description} (BEIR).", default_split=splits[0])
+    def factory() -> BeirTask:
+        return BeirTask(folder, splits, dataset=dataset, description=f"{description} (BEIR).", default_split=splits[0])
 
     return factory
 
 
-def beir_folder(argument: str | None) -> RetrievalTask:
-    assert argument is not None
+def beir_folder(argument: str) -> BeirTask:
     folder = Path(argument).expanduser()
     if not folder.is_absolute() and not folder.exists():
         # A name relative to the data directory (--data-dir / $HARNESS_DATA_DIR), resolved at run time;
         # a missing file is then reported with every place it was looked for.
-        return RetrievalTask(folder.as_posix(), ("test", "dev", "train"))
+        return BeirTask(folder.as_posix(), ("test", "dev", "train"))
     if not folder.is_dir():
         raise DataError(folder, "no such folder (beir: takes a folder with corpus.jsonl, queries.jsonl, qrels/)")
     qrels_dir = folder / "qrels"
     splits = tuple(sorted(p.stem for p in qrels_dir.glob("*.tsv"))) if qrels_dir.is_dir() else ()
     if not splits:
         raise DataError(qrels_dir, "no qrels files (expected qrels/<split>.tsv, e.g. qrels/test.tsv)")
-    return RetrievalTask(task_path(folder), splits)
+    return BeirTask(task_path(folder), splits)
 
 
 @hookimpl

@@ -1,4 +1,5 @@
-"""Linear-probe classification: SentEval's MR, CR, SUBJ, MPQA, SST-2, TREC and MRPC, and user folders.
+"""Linear-probe classification: the public base :class:`ClassificationTask`, SentEval's MR, CR, SUBJ, MPQA,
+SST-2, TREC and MRPC, and user folders.
 
 Each task embeds its sentences (``TextKind.TEXT``) and trains an L2-penalised
 logistic regression on the frozen embeddings, exactly as SentEval's
@@ -13,7 +14,7 @@ scikit-learn branch does (``usepytorch=False``, ``kfold=10``, seed 1111):
 * MRPC (``senteval/mrpc.py``): as TREC, on the pair features ``[|u - v|, u * v]``; accuracy and F1.
 
 Sentences are read and ordered as SentEval reads and orders them (see
-``senteval_files``), so with seed 1111 the folds are SentEval's folds.
+``readers``), so with seed 1111 the folds are SentEval's folds.
 
 Where this differs from SentEval, and why:
 
@@ -39,12 +40,13 @@ Where this differs from SentEval, and why:
 * Blank lines (four in CR, three in MPQA) are kept, as SentEval keeps them, and
   embedded as the empty string (what ``' '.join([])`` gives a batcher).
 
-Metrics: ``accuracy`` (seed 1111, SentEval's rounding: percent to two decimals,
-divided by 100), ``accuracy_seed_<s>``, ``accuracy_mean`` and ``accuracy_std``
-(sample standard deviation over the seeds), ``dev_accuracy`` (SentEval's
-``devacc``), ``penalty_c`` (the chosen ``C``; for nested CV the most frequent of
-the outer folds' choices), and for MRPC ``f1`` (positive class, test) with its
-spread.
+Metrics (:mod:`.metrics`): ``accuracy`` at SentEval's seed, its value at every
+seed, mean and spread, ``dev_accuracy``, ``penalty_c``, and for MRPC ``f1``
+(positive class, test) with its spread.
+
+A new classification task is its metadata, its files and a reader returning
+:class:`LabelledSplits`; :class:`ClassificationTask` embeds the texts and runs the
+TREC protocol on them (``C`` by stratified cross-validation on train, then test).
 
 ``classification:/path/to/folder`` runs the TREC/MRPC protocol on a folder holding
 ``train.jsonl`` and ``test.jsonl`` lines of ``{"text": ..., "label": ...}`` (labels
@@ -54,21 +56,32 @@ strings or integers), with ``min(10, rarest label's count)`` folds.
 from __future__ import annotations
 
 import time
-from abc import abstractmethod
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness import DataError, DataFiles, DatasetFile, EncodeFn, PerExample, Task, TaskOutput, TextKind, hookimpl
+from harness import (
+    DataError,
+    DataFiles,
+    DatasetFile,
+    EncodeFn,
+    HarnessError,
+    Task,
+    TaskOutput,
+    TextKind,
+    hookimpl,
+)
 from harness.task import task_path
 
-from .linear_probe import KFOLD, SENTEVAL_SEED, ProbeData, ProbeResult, inner_kfold_probe, kfold_probe, split_probe
-from .senteval_files import (
-    TREC_CLASSES,
+from .linear_probe import KFOLD, SENTEVAL_SEED, ProbeData, inner_kfold_probe, kfold_probe, split_probe
+from .metrics import SEEDS, binary_f1, fraction, per_example, seed_details, seed_metrics
+from .readers import (
     Example,
+    LabelledText,
     read_labelled_jsonl,
     read_mrpc,
     read_sentence_lines,
@@ -78,62 +91,98 @@ from .senteval_files import (
     senteval_pair_order,
 )
 
-SEEDS: tuple[int, ...] = (SENTEVAL_SEED, 2222, 3333)
-"""The first is SentEval's default and gives the main score; the others measure the spread."""
+Label = str | int
 
 
-def _fraction(percent: float) -> float:
-    return round(percent / 100.0, 6)
+@dataclass(frozen=True)
+class LabelledSplits:
+    """A probe's data: train texts and labels (``C`` is chosen by cross-validation on them), and test's.
+
+    Labels are strings or integers, of one type; every test label must occur in train.
+    """
+
+    train_texts: list[str]
+    train_labels: list[Label]
+    test_texts: list[str]
+    test_labels: list[Label]
 
 
-def _most_frequent(values: tuple[float, ...]) -> float:
-    """The most frequent choice; on a tie the smallest C, as SentEval's arg-max prefers it."""
-    counts = Counter(values)
-    return min(counts, key=lambda v: (-counts[v], v))
+def embed(encode: EncodeFn, texts: list[str]) -> np.ndarray:
+    """Sentences as a probe sees them: symmetric ``TextKind.TEXT`` embeddings."""
+    return np.asarray(encode(texts, TextKind.TEXT))
 
 
-def seed_metrics(results: dict[int, ProbeResult], extra: dict[str, dict[int, float]] | None = None) -> dict[str, float]:
-    """Main-seed metrics plus per-seed values, mean and sample std of accuracy (and of any ``extra`` metric)."""
-    main = results[SENTEVAL_SEED]
-    metrics = {
-        "accuracy": _fraction(main.accuracy),
-        "dev_accuracy": _fraction(main.dev_accuracy),
-        "penalty_c": _most_frequent(main.penalties),
-    }
-    series = {"accuracy": {seed: r.accuracy for seed, r in results.items()}} | (extra or {})
-    for name, by_seed in series.items():
-        values = [_fraction(by_seed[seed]) for seed in SEEDS]
-        metrics[name] = _fraction(by_seed[SENTEVAL_SEED])
-        for seed, value in zip(SEEDS, values, strict=True):
-            metrics[f"{name}_seed_{seed}"] = value
-        metrics[f"{name}_mean"] = round(float(np.mean(values)), 6)
-        metrics[f"{name}_std"] = round(float(np.std(values, ddof=1)), 6) if len(values) > 1 else 0.0
-    return metrics
-
-
-def _per_example(results: dict[int, ProbeResult]) -> PerExample | None:
-    """Correctness of each test example at SentEval's seed (the main score's seed)."""
-    correct = results[SENTEVAL_SEED].correct
-    return None if correct is None else PerExample.scores(correct.astype(np.float64))
-
-
-def seed_details(results: dict[int, ProbeResult], seconds: float, **more: Any) -> dict[str, Any]:
-    """What the metrics leave out: every chosen C per seed and the probe's own time."""
-    return {
-        "seeds": list(SEEDS),
-        "penalty_c_by_seed": {str(seed): list(r.penalties) for seed, r in results.items()},
-        "probe_seconds": round(seconds, 3),
-        **more,
-    }
+def halves(n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of train (first) and test (after it) in one stacked matrix."""
+    return np.arange(n_train), np.arange(n_train, n_train + n_test)
 
 
 class ClassificationTask(Task):
-    """A linear-probe task; subclasses read their files and pick SentEval's protocol."""
+    """Train/test texts and labels in; SentEval's linear probe (accuracy at three seeds) out.
+
+    A subclass sets ``description``, implements ``dataset_files(split)`` and :meth:`read`, and gets
+    SentEval's TREC protocol: ``C`` from ``2**-1 .. 2**5`` by stratified ``min(10, rarest label's count)``
+    fold cross-validation on train, the probe refit on all of train scored on test.  SentEval's tasks with
+    another protocol (nested CV, a dev split, pair features) override :meth:`evaluate` and use the same
+    probes and metrics.
+    """
 
     family = "classification"
     main_metric = "accuracy"
     splits = ("test",)
     default_split = "test"
+
+    def read(self, files: DataFiles, split: str) -> LabelledSplits:
+        """The train and test texts and labels of ``split``, read through ``files`` (the default protocol's input)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither read() nor evaluate()")
+
+    def protocol_details(self, folds: int, classes: list[Label], n_train: int) -> dict[str, Any]:
+        """What ``details`` records of the protocol (a subclass may put it in its reference's words)."""
+        return {
+            "protocol": f"{folds}-fold stratified CV on train, then test",
+            "n_train": n_train,
+            "labels": [str(c) for c in classes],
+        }
+
+    def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+        data = self.read(files, split)
+        classes = self._classes(data)
+        index = {label: i for i, label in enumerate(classes)}
+        y_train = np.array([index[label] for label in data.train_labels], dtype=np.int64)
+        y_test = np.array([index[label] for label in data.test_labels], dtype=np.int64)
+        folds = min(KFOLD, int(np.bincount(y_train).min()))
+        features = embed(encode, list(data.train_texts) + list(data.test_texts))
+        train_rows, test_rows = halves(len(y_train), len(y_test))
+        started = time.perf_counter()
+        probe_data = ProbeData(features, np.concatenate([y_train, y_test]), len(classes))
+        results = {seed: kfold_probe(probe_data, train_rows, test_rows, seed=seed, k=folds) for seed in SEEDS}
+        details = seed_details(
+            results, time.perf_counter() - started, **self.protocol_details(folds, classes, len(y_train))
+        )
+        return TaskOutput(
+            seed_metrics(results), fraction(results[SENTEVAL_SEED].accuracy), len(y_test), details,
+            per_example(results),
+        )  # fmt: skip
+
+    def _classes(self, data: LabelledSplits) -> list[Label]:
+        """The train labels in sorted order, checked: two or more, each twice or more, every test label among them."""
+        if len(data.train_texts) != len(data.train_labels) or len(data.test_texts) != len(data.test_labels):
+            raise HarnessError(f"task {self.name!r}: the reader gave texts and labels of different lengths")
+        counts = Counter(data.train_labels)
+        rare = [label for label, count in counts.items() if count < 2]
+        if len(counts) < 2 or rare:
+            raise HarnessError(
+                f"task {self.name!r}: cross-validation needs two labels or more in train, each twice or more "
+                f"(labels: {len(counts)}; seen once: {rare[:3]})"
+            )
+        unknown = sorted({str(label) for label in data.test_labels if label not in counts})
+        if unknown:
+            raise HarnessError(f"task {self.name!r}: test label(s) {unknown[:3]} do not occur in train")
+        return sorted(counts)
+
+
+class _FilesTask(ClassificationTask):
+    """A task whose ``test`` split reads a fixed list of files."""
 
     def __init__(self, description: str, files: list[DatasetFile]) -> None:
         self.description = description
@@ -145,22 +194,16 @@ class ClassificationTask(Task):
     def _path(self, index: int) -> str:
         return self._files[index].path
 
-    @abstractmethod
-    def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput: ...
 
-
-def _embed(encode: EncodeFn, texts: list[str]) -> np.ndarray:
-    return np.asarray(encode(texts, TextKind.TEXT))
-
-
-class BinaryCrossValidationTask(ClassificationTask):
+class BinaryCrossValidationTask(_FilesTask):
     """MR, CR, SUBJ, MPQA: two files of one sentence per line, label 1 for the first (SentEval's ``pos``)."""
 
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+        """SentEval's nested 10-fold cross-validation over the whole set (no train/test split)."""
         first = read_sentence_lines(files, self._path(0), 1)
         second = read_sentence_lines(files, self._path(1), 0)
         examples = senteval_order(first + second)
-        features = _embed(encode, [e.text for e in examples])
+        features = embed(encode, [e.text for e in examples])
         labels = np.array([e.label for e in examples])
         started = time.perf_counter()
         data = ProbeData(features, labels, 2)
@@ -169,19 +212,20 @@ class BinaryCrossValidationTask(ClassificationTask):
         details["penalty_c_per_fold"] = list(results[SENTEVAL_SEED].penalties)
         return TaskOutput(
             seed_metrics(results),
-            _fraction(results[SENTEVAL_SEED].accuracy),
+            fraction(results[SENTEVAL_SEED].accuracy),
             len(examples),
             details,
-            _per_example(results),
+            per_example(results),
         )
 
 
-class SstTask(ClassificationTask):
+class SstTask(_FilesTask):
     """SST-2: train, dev, test files; C on dev; no random element."""
 
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+        """SentEval's split protocol: ``C`` by accuracy on dev, the probe trained on train scored on test."""
         parts = [senteval_order(read_sst(files, self._path(i))) for i in range(3)]
-        features = _embed(encode, [e.text for part in parts for e in part])
+        features = embed(encode, [e.text for part in parts for e in part])
         labels = np.array([e.label for part in parts for e in part])
         bounds = np.cumsum([0] + [len(part) for part in parts])
         train, dev, test = (np.arange(bounds[i], bounds[i + 1]) for i in range(3))
@@ -196,37 +240,24 @@ class SstTask(ClassificationTask):
             n_dev=len(parts[1]),
         )
         return TaskOutput(
-            seed_metrics(results), _fraction(result.accuracy), len(parts[2]), details, _per_example(results)
+            seed_metrics(results), fraction(result.accuracy), len(parts[2]), details, per_example(results)
         )
 
 
-def _labelled(examples: list[Example]) -> tuple[list[str], np.ndarray]:
-    return [e.text for e in examples], np.array([e.label for e in examples], dtype=np.int64)
+def _texts_and_labels(examples: Sequence[Example]) -> tuple[list[str], list[Label]]:
+    return [e.text for e in examples], [e.label for e in examples]
 
 
-class TrecTask(ClassificationTask):
-    """TREC: 10-fold CV on train for C, then test; six coarse classes."""
+class TrecTask(_FilesTask):
+    """TREC: 10-fold CV on train for C, then test; six coarse classes (the base's protocol)."""
 
-    def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
-        train_texts, train_labels = _labelled(senteval_order(read_trec(files, self._path(0))))
-        test_texts, test_labels = _labelled(senteval_order(read_trec(files, self._path(1))))
-        features = _embed(encode, train_texts + test_texts)
-        train, test = _halves(len(train_texts), len(test_texts))
-        started = time.perf_counter()
-        data = ProbeData(features, np.concatenate([train_labels, test_labels]), len(TREC_CLASSES))
-        results = {seed: kfold_probe(data, train, test, seed=seed) for seed in SEEDS}
-        details = seed_details(
-            results, time.perf_counter() - started, protocol="10-fold CV on train, then test", n_train=len(train_texts)
-        )
-        return TaskOutput(
-            seed_metrics(results), _fraction(results[SENTEVAL_SEED].accuracy), len(test_texts), details,
-            _per_example(results),
-        )  # fmt: skip
+    def read(self, files: DataFiles, split: str) -> LabelledSplits:
+        train_texts, train_labels = _texts_and_labels(senteval_order(read_trec(files, self._path(0))))
+        test_texts, test_labels = _texts_and_labels(senteval_order(read_trec(files, self._path(1))))
+        return LabelledSplits(train_texts, train_labels, test_texts, test_labels)
 
-
-def _halves(n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices of train (first) and test (after it) in one stacked matrix."""
-    return np.arange(n_train), np.arange(n_train, n_train + n_test)
+    def protocol_details(self, folds: int, classes: list[Label], n_train: int) -> dict[str, Any]:
+        return {"protocol": f"{folds}-fold CV on train, then test", "n_train": n_train}
 
 
 def pair_features(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -234,26 +265,19 @@ def pair_features(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.concatenate([np.abs(left - right), left * right], axis=1)
 
 
-def binary_f1(predictions: np.ndarray, labels: np.ndarray) -> float:
-    """F1 of the positive class in percent, two decimals (``round(100 * f1_score(y, yhat), 2)``)."""
-    true_positive = float(np.sum((predictions == 1) & (labels == 1)))
-    predicted, actual = float(np.sum(predictions == 1)), float(np.sum(labels == 1))
-    f1 = 0.0 if predicted + actual == 0 else 2 * true_positive / (predicted + actual)
-    return float(np.round(100 * f1, 2))
-
-
-class MrpcTask(ClassificationTask):
+class MrpcTask(_FilesTask):
     """MRPC: pair features, 10-fold CV on train for C, then test; accuracy and F1."""
 
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+        """The base's protocol on the pair features ``[|u - v|, u * v]``, with the positive class's F1."""
         train = senteval_pair_order(read_mrpc(files, self._path(0)))
         test = senteval_pair_order(read_mrpc(files, self._path(1)))
         pairs = train + test
         texts = [p.text_a for p in pairs] + [p.text_b for p in pairs]
-        embedded = _embed(encode, texts)
+        embedded = embed(encode, texts)
         features = pair_features(embedded[: len(pairs)], embedded[len(pairs) :])
         labels = np.array([p.label for p in pairs], dtype=np.int64)
-        train_rows, test_rows = _halves(len(train), len(test))
+        train_rows, test_rows = halves(len(train), len(test))
         started = time.perf_counter()
         data = ProbeData(features, labels, 2)
         results = {seed: kfold_probe(data, train_rows, test_rows, seed=seed) for seed in SEEDS}
@@ -262,49 +286,33 @@ class MrpcTask(ClassificationTask):
             results, time.perf_counter() - started, protocol="10-fold CV on train, then test", n_train=len(train)
         )
         return TaskOutput(
-            seed_metrics(results, {"f1": f1}), _fraction(results[SENTEVAL_SEED].accuracy), len(test), details,
-            _per_example(results),
+            seed_metrics(results, {"f1": f1}), fraction(results[SENTEVAL_SEED].accuracy), len(test), details,
+            per_example(results),
         )  # fmt: skip
 
 
-class UserFolderTask(ClassificationTask):
+class UserFolderTask(_FilesTask):
     """``classification:<folder>``: train.jsonl and test.jsonl; C by stratified CV on train, accuracy on test."""
 
-    def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
+    def read(self, files: DataFiles, split: str) -> LabelledSplits:
         train_path, test_path = self._path(0), self._path(1)
         train = read_labelled_jsonl(files, train_path)
         test = read_labelled_jsonl(files, test_path)
-        classes = _classes(train, files.label(train_path))
-        index = {label: i for i, label in enumerate(classes)}
+        known = _checked_labels(train, files.label(train_path))
         for example in test:
-            if example.label not in index:
+            if example.label not in known:
                 raise DataError(
                     files.label(test_path),
                     f"field 'label': {example.label!r} does not occur in train.jsonl",
                     line=example.line,
                 )
-        y_train = np.array([index[e.label] for e in train], dtype=np.int64)
-        y_test = np.array([index[e.label] for e in test], dtype=np.int64)
-        folds = min(KFOLD, int(np.bincount(y_train).min()))
-        features = _embed(encode, [e.text for e in train] + [e.text for e in test])
-        train_rows, test_rows = _halves(len(train), len(test))
-        started = time.perf_counter()
-        data = ProbeData(features, np.concatenate([y_train, y_test]), len(classes))
-        results = {seed: kfold_probe(data, train_rows, test_rows, seed=seed, k=folds) for seed in SEEDS}
-        details = seed_details(
-            results,
-            time.perf_counter() - started,
-            protocol=f"{folds}-fold stratified CV on train, then test",
-            n_train=len(train),
-            labels=[str(c) for c in classes],
-        )
-        return TaskOutput(
-            seed_metrics(results), _fraction(results[SENTEVAL_SEED].accuracy), len(test), details, _per_example(results)
+        return LabelledSplits(
+            [e.text for e in train], [e.label for e in train], [e.text for e in test], [e.label for e in test]
         )
 
 
-def _classes(train: list[Any], source: str) -> list[str | int]:
-    """The train labels in sorted order; at least two, each on at least two lines (cross-validation needs them)."""
+def _checked_labels(train: list[LabelledText], source: str) -> set[Label]:
+    """The train labels: at least two, each on at least two lines (cross-validation needs them), else the line."""
     counts = Counter(e.label for e in train)
     if len(counts) < 2:
         raise DataError(source, f"field 'label': only one label ({next(iter(counts))!r}); a classifier needs two")
@@ -314,45 +322,43 @@ def _classes(train: list[Any], source: str) -> list[str | int]:
             raise DataError(
                 source, f"field 'label': {label!r} occurs once; cross-validation needs two of each", line=line
             )
-    return sorted(counts)
+    return set(counts)
 
 
 # ---------------------------------------------------------------------------------------------
-# The datasets (shared/data layout; sha256 from its SHA256SUMS)
+# The datasets (shared/data layout; each file's sha256 is the registry's, plugins/datasets/senteval.toml)
 # ---------------------------------------------------------------------------------------------
 
 SENTEVAL_FILES = {
     "mr": [
-        DatasetFile("mr/rt-polarity.pos", "34e5b0da2d491e46b700b00afe735aaae0962bcfe4f7f22b2d8077e714fa370f"),
-        DatasetFile("mr/rt-polarity.neg", "c4ac36eaa8adc8ee31c31f69594bfbe68d83ef5b6db53f1f19b28c0be52f3999"),
+        DatasetFile("mr/rt-polarity.pos", dataset="mr"),
+        DatasetFile("mr/rt-polarity.neg", dataset="mr"),
     ],
     "cr": [
-        DatasetFile("cr/custrev.pos", "91a20a4ffeb5d38a39a4087bb247e16538aff21e7d621ae59738379f39f21732"),
-        DatasetFile("cr/custrev.neg", "ec94532766f6f962094841ab3bee2ad6f232f996c3756825a91e78bcc294750f"),
+        DatasetFile("cr/custrev.pos", dataset="cr"),
+        DatasetFile("cr/custrev.neg", dataset="cr"),
     ],
     "subj": [
         # SentEval's SUBJEval passes the objective file as ``pos`` (label 1).
-        DatasetFile("subj/subj.objective", "d8ccd43f1674f1c17e4ab717564e3561cfb719b0db4cfb19e5677427c68ff8a1"),
-        DatasetFile("subj/subj.subjective", "274c2ffe59c204dc4df779848561786f59a98cc20dda3cfdd7d9f76a4f730710"),
+        DatasetFile("subj/subj.objective", dataset="subj"),
+        DatasetFile("subj/subj.subjective", dataset="subj"),
     ],
     "mpqa": [
-        DatasetFile("mpqa/mpqa.pos", "7487dbb74c77383e60b292845495163a9e21fb70a4fdacdda933413e43163f0d"),
-        DatasetFile("mpqa/mpqa.neg", "8da6e035fa4cea02f0555091096b29a6b3995ff0adf41fad25008dcee066b79e"),
+        DatasetFile("mpqa/mpqa.pos", dataset="mpqa"),
+        DatasetFile("mpqa/mpqa.neg", dataset="mpqa"),
     ],
     "sst2": [
-        DatasetFile("sst2/sentiment-train", "10a92a297ec38e262386e5a2713b4bc70e5d18ced88b7f54bd171a26e5b34ab5"),
-        DatasetFile("sst2/sentiment-dev", "9a6c7403b71a9b762158387afe4431253ae10cdfb2319b5275289f3766f48291"),
-        DatasetFile("sst2/sentiment-test", "4fefd1cd67526cf87ebc7fafc3afc21cc7cfa6ae53b45e74f77f9456e3c62752"),
+        DatasetFile("sst2/sentiment-train", dataset="sst2"),
+        DatasetFile("sst2/sentiment-dev", dataset="sst2"),
+        DatasetFile("sst2/sentiment-test", dataset="sst2"),
     ],
     "trec": [
-        DatasetFile("trec/train_5500.label", "9e4c8bdcaffb96ed61041bd64b564183d52793a8e91d84fc3a8646885f466ec3"),
-        DatasetFile("trec/TREC_10.label", "86ad53c8fc9d397ab2f4be7c967d8efb470b260140557d3e57afad69d1b88b76"),
+        DatasetFile("trec/train_5500.label", dataset="trec"),
+        DatasetFile("trec/TREC_10.label", dataset="trec"),
     ],
     "mrpc": [
-        DatasetFile(
-            "mrpc/msr_paraphrase_train.txt", "60a9b09084528f0673eedee2b69cb941920f0b8cd0eeccefc464a98768457f89"
-        ),
-        DatasetFile("mrpc/msr_paraphrase_test.txt", "a04e271090879aaba6423d65b94950c089298587d9c084bf9cd7439bd785f784"),
+        DatasetFile("mrpc/msr_paraphrase_train.txt", dataset="mrpc"),
+        DatasetFile("mrpc/msr_paraphrase_test.txt", dataset="mrpc"),
     ],
 }
 
@@ -367,7 +373,7 @@ DESCRIPTIONS = {
     "C by 10-fold CV on train; accuracy and F1.",
 }
 
-TASK_TYPES: dict[str, type[ClassificationTask]] = {
+TASK_TYPES: dict[str, type[_FilesTask]] = {
     "mr": BinaryCrossValidationTask,
     "cr": BinaryCrossValidationTask,
     "subj": BinaryCrossValidationTask,
@@ -378,15 +384,14 @@ TASK_TYPES: dict[str, type[ClassificationTask]] = {
 }
 
 
-def senteval_task(name: str) -> Callable[[str | None], ClassificationTask]:
-    def build(_argument: str | None) -> ClassificationTask:
+def senteval_task(name: str) -> Callable[[], ClassificationTask]:
+    def build() -> ClassificationTask:
         return TASK_TYPES[name](DESCRIPTIONS[name], SENTEVAL_FILES[name])
 
     return build
 
 
-def user_folder(argument: str | None) -> UserFolderTask:
-    assert argument is not None
+def user_folder(argument: str) -> UserFolderTask:
     folder = Path(argument).expanduser()
     if not folder.is_dir():
         raise DataError(folder, "no such folder (classification: takes a folder with train.jsonl and test.jsonl)")

@@ -3,19 +3,24 @@
 ``LocalSTSBenchmark``, ``LocalSICKR`` and ``LocalSciFact`` carry MTEB's own metadata for STSBenchmark, SICK-R and
 SciFact (main score, splits, type), renamed and pointed at the files the harness's native ``stsb``,
 ``sickr@full`` and ``scifact`` tasks read.  They exist so that MTEB's evaluation and the harness's can be compared
-offline on the very same bytes: the MTEB bridge's tests (``harness run --tasks
-mteb:harness.mteb_local:LocalSTSBenchmark``) and ``benchmarks/vs_mteb.py``, which times plain ``mteb.evaluate``
-against ``harness run``.  They are also what a user's custom MTEB task looks like.
+offline on the very same bytes: the MTEB bridge's tests (``harness run --tasks mteb:mteb_local:LocalSTSBenchmark``)
+and ``benchmarks/vs_mteb.py``, which times plain ``mteb.evaluate`` against ``harness run``.  They are also what a
+user's custom MTEB task looks like.
 
-The files are parsed here, independently of the harness's readers (``plugins/tasks/*_files.py``), so that a
-bug in one reader shows up as a score difference instead of being shared by both sides.
+The module lives beside the benchmarks, not in the ``harness`` package: it is for benchmarks and tests, and a
+user's installed harness has no use for it.  It is importable as ``mteb_local`` when ``benchmarks/`` is on
+``sys.path``: a benchmark script's own folder is, and ``tests/conftest.py`` adds it for the tests.
+
+The files are parsed here, independently of the harness's readers (the ``readers`` modules under
+``plugins/tasks/``), so that a bug in one reader shows up as a score difference instead of being shared by both
+sides.
 
 The data folder is ``$HARNESS_DATA_DIR``, else ``$HARNESS_SHARED_DATA``, else ``shared/data`` beside the
 repository checkout; it is looked up when this module is imported, because each task's metadata (dataset path and
 revision, the sha256 of its files) is a class attribute that MTEB and the bridge read before loading anything.  A
 missing file is reported, naming it, when the task loads its data.
 
-Importing this module imports mteb (an optional extra), so nothing in the harness imports it at module level.
+Importing this module imports mteb (an optional extra), so callers import it where they need it, not at the top.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 from harness.cli import main as harness
 from harness.encoders.training.mining import MiningReport, demo_text_corpus, mine_text_pairs
 from harness.encoders.training.pairs import write_pairs
-from harness.results import write_json_atomic
+from harness.results.files import write_json_atomic
 
 
 def run_harness(*args: str) -> None:

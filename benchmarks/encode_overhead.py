@@ -32,9 +32,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from harness import TextKind  # noqa: E402
-from harness.datafiles import DataLocator  # noqa: E402
-from harness.encoding import EncodingSession  # noqa: E402
+from harness.data.locate import DataLocator  # noqa: E402
 from harness.pluginhost import get_host  # noqa: E402
+from harness.running.session import EncodingSession  # noqa: E402
 
 
 def recorded_text_lists(task_names: list[str] | None) -> list[tuple[str, TextKind, list[str]]]:

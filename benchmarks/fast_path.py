@@ -32,12 +32,12 @@ import torch
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 from harness import Encoder, TextKind
-from harness.datafiles import DataLocator
-from harness.encoding import EncodingSession
+from harness.catalog import Catalog, TaskRef
+from harness.data.locate import DataLocator
 from harness.environment import device_description
 from harness.pluginhost import get_host
-from harness.registry import Catalog, TaskRef
-from harness.runner import RunOptions, run
+from harness.running.runner import RunOptions, run
+from harness.running.session import EncodingSession
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"

@@ -99,7 +99,7 @@ def recorded_texts(task: str, data_dir: Path) -> list[str]:
     """The unique texts (per kind, as the harness deduplicates) that the harness task hands its encoder."""
     import numpy as np
 
-    from harness.datafiles import DataLocator
+    from harness.data.locate import DataLocator
     from harness.pluginhost import get_host
 
     catalog = get_host().catalog
@@ -144,7 +144,7 @@ def worker_harness(task: str, batch_size: int, data_dir: Path) -> dict[str, Any]
     """
     started = time.perf_counter()
     from harness.pluginhost import get_host
-    from harness.runner import RunOptions, run
+    from harness.running.runner import RunOptions, run
 
     catalog = get_host().catalog
     marks: dict[str, float] = {}

@@ -30,7 +30,7 @@ from harness.digests import read_blocks
 from harness.encoders.model import CptConfig, CptModel
 from harness.errors import HarnessError
 from harness.home import checkpoints_dir
-from harness.results import write_text_atomic
+from harness.results.files import write_text_atomic
 
 CPT_CONFIG_FILE = "cpt_config.json"
 OPTIMIZER_FILE = "optimizer.safetensors"

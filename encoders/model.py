@@ -17,15 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.batching import plan_batches
 from harness.encoder import TextKind
+from harness.running.batching import plan_batches
+
+if TYPE_CHECKING:  # transformers is heavy to import, and only loaders need it at run time
+    from transformers import PreTrainedModel
 
 SPECIAL_DELIMITERS = {
     "query": ("<|cpt_query|>", "<|/cpt_query|>"),
@@ -92,7 +95,7 @@ class CptModel(nn.Module):
     embeddings; ``embed`` does both for a list of strings.
     """
 
-    def __init__(self, backbone: nn.Module, tokenizer: Any, config: CptConfig) -> None:
+    def __init__(self, backbone: PreTrainedModel, tokenizer: Any, config: CptConfig) -> None:
         super().__init__()
         self.backbone = backbone
         self.tokenizer = tokenizer
@@ -171,7 +174,7 @@ class CptModel(nn.Module):
         """Unit-norm float32 embeddings of ``texts``, in order.
 
         ``precision``: ``auto`` (bf16 autocast on CUDA, float32 elsewhere), ``bf16`` or ``fp32``.
-        ``batch_tokens``: batch by padded-token budget, longest first (:mod:`harness.batching`), instead of
+        ``batch_tokens``: batch by padded-token budget, longest first (:mod:`harness.running.batching`), instead of
         fixed ``batch_size`` batches in input order.
         """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -219,10 +222,12 @@ def _start_tokens(tokenizer: Any) -> list[int]:
     return []
 
 
-def _add_special_delimiters(backbone: nn.Module, tokenizer: Any) -> None:
+def _add_special_delimiters(backbone: PreTrainedModel, tokenizer: Any) -> None:
     tokens = [token for pair in SPECIAL_DELIMITERS.values() for token in pair]
     missing = [token for token in tokens if token not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing})
-    if len(tokenizer) > backbone.get_input_embeddings().weight.shape[0]:
+    weight = backbone.get_input_embeddings().weight
+    assert isinstance(weight, torch.Tensor)  # a Parameter; Module.__getattr__ is typed Tensor | Module
+    if len(tokenizer) > weight.shape[0]:
         backbone.resize_token_embeddings(len(tokenizer), mean_resizing=True)

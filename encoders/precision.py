@@ -106,7 +106,7 @@ def quantize_linear_int8(model: torch.nn.Module) -> dict[str, str]:
         ) from None
     full_range = cpu_has_vnni()
 
-    class DynamicInt8Linear(quantized_dynamic.Linear):  # type: ignore[misc,name-defined]
+    class DynamicInt8Linear(quantized_dynamic.Linear):
         """Dynamic int8 Linear whose activations use the full uint8 range (safe with VNNI, 1 bit more accurate)."""
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:

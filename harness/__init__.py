@@ -20,12 +20,12 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 from harness import source_checkout
-from harness.datafiles import DataFiles
+from harness.catalog import CommandRegister, DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
+from harness.data.locate import DataFiles
 from harness.encoder import Capability, Encoder, EncoderSettings, Ranking, RankingEncoder, TextKind
 from harness.errors import DataError, HarnessError
 from harness.hookspecs import hookimpl
 from harness.options import BatchOptions, DeviceOption, EncoderOptions, ModelOptions, PrecisionOption, option
-from harness.registry import CommandRegister, DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
 from harness.task import DatasetFile, EncodeFn, PerExample, Task, TaskOutput, capabilities_of
 
 # Imported from a source checkout (its root on sys.path: `python -m harness` or a benchmark run from there, pytest),

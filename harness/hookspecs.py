@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from harness.registry import CommandRegister, DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
+    from harness.catalog import CommandRegister, DatasetRegister, EncoderRegister, SuiteRegister, TaskRegister
 
 PROJECT_NAME = "harness"
 
@@ -69,9 +69,9 @@ def harness_register_suites(register: SuiteRegister) -> None:
 def harness_register_datasets(register: DatasetRegister) -> None:
     """Register datasets for ``harness data`` and ``--download``: ``register(path_to_toml_file)``.
 
-    The file is registry data (one per dataset family; see ``harness.datasets.registry`` and the built-in files
+    The file is registry data (one per dataset family; see ``harness.data.registry`` and the built-in files
     in ``harness/plugins/datasets/``): canonical URLs, checksums, sizes, licence, citation and the tasks each
-    dataset backs.  A :class:`harness.datasets.registry.Dataset` may be passed instead of a path.
+    dataset backs.  A :class:`harness.data.registry.Dataset` may be passed instead of a path.
     """
 
 

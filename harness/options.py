@@ -5,7 +5,7 @@ llm's ``Options`` and tox's typed hooks work): name, type, default and a one-lin
 help per field.  ``harness run -o key=value``, the common flags (``--device``,
 ``--batch-size``, ``--batch-tokens``, ``--precision``, ``--checkpoint``,
 ``--max-length``, ``--pooling``, ...), ``harness check --run``, the Python API
-(:class:`harness.runner.RunOptions`) and the pytest plugin's ``harness_check(**options)``
+(:class:`harness.running.runner.RunOptions`) and the pytest plugin's ``harness_check(**options)``
 all hand the same ``{name: value}`` mapping to :func:`resolve_options`, which
 validates it against the encoder's schema.  An option the encoder does not
 declare, or a value of the wrong type, is a usage error that lists what the
@@ -69,7 +69,8 @@ class EncoderOptions(BaseModel):
             if not extra.get("label"):
                 continue
             value = getattr(self, name)
-            if value == info.default or value in (extra.get("unlabelled") or []):
+            unlabelled = extra.get("unlabelled")  # a list whenever option() set a label
+            if value == info.default or (isinstance(unlabelled, list) and value in unlabelled):
                 continue
             parts.append(str(value) if extra["label"] == "value" else _label_part(name, value))
         return "".join(f"-{part}" for part in parts)

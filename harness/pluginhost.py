@@ -31,8 +31,7 @@ from typing import Any
 import pluggy
 
 from harness import hookspecs
-from harness.errors import one_line
-from harness.registry import (
+from harness.catalog import (
     Catalog,
     Command,
     CommandRegister,
@@ -41,13 +40,14 @@ from harness.registry import (
     SuiteRegister,
     TaskRegister,
 )
+from harness.errors import one_line
 
 ENTRY_POINT_GROUP = "harness"
 LOAD_ENV = "HARNESS_LOAD_PLUGINS"
 DISABLE_ENV = "HARNESS_DISABLE_PLUGINS"
 TRACE_ENV = "HARNESS_TRACE_PLUGINS"
 
-CORE_PLUGINS: tuple[str, ...] = ("harness.datasets.cli",)
+CORE_PLUGINS: tuple[str, ...] = ("harness.cli.data",)
 """Core modules that register through the hooks (the ``data`` command), loaded before the built-in plugins."""
 
 STATUSES = ("ok", "warning", "hook failed", "failed to load")

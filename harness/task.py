@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from harness.datafiles import DataFiles
+from harness.data.locate import DataFiles
 from harness.encoder import Capability, TextKind
 
 Family = Literal["classification", "retrieval", "code-search", "sts"]
@@ -48,7 +48,7 @@ class DatasetFile:
 
     ``dataset`` names the registry dataset (``harness data list``) the file belongs
     to: the registry is the one place a file's sha256 is written, and the harness
-    looks it up there (:meth:`harness.datafiles.DataLocator.pinned`) to check the
+    looks it up there (:meth:`harness.data.locate.DataLocator.pinned`) to check the
     file at load and to tell whether a stored result used the same data.  A file
     its dataset lists without a sha256 (BEIR's, whose archives are pinned instead)
     is read unverified.  ``sha256`` pins a file that belongs to no registered
@@ -73,7 +73,7 @@ class PerExample:
 
     ``ids`` names the examples (query ids) when they have names; ``None`` means positional, in the
     dataset's own order, which the pinned dataset hash fixes.  A paired bootstrap
-    (:mod:`harness.compare`) resamples these examples to put a confidence interval on a difference.
+    (:mod:`harness.checks.bootstrap`) resamples these examples to put a confidence interval on a difference.
     """
 
     statistic: Literal["mean", "spearman"]

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+TESTS = Path(__file__).resolve().parent
+"""The tests' folder (test modules sit in subfolders by role; shared helpers, fakes and fixtures sit here)."""
+REPO = TESTS.parent
+
 
 def harness_cli(
     args: list[str],
@@ -81,7 +85,7 @@ def schema_validator(name: str) -> Any:
     """A validator for one of the harness's JSON schemas, with format checks (dates) switched on."""
     import jsonschema
 
-    from harness.results import SCHEMA_DIR
+    from harness.results.files import SCHEMA_DIR
 
     schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)

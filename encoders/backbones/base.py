@@ -44,7 +44,7 @@ def from_pretrained(
     ref: str, source: str, dtype: torch.dtype, *, local: bool
 ) -> tuple[transformers.PreTrainedModel, PreTrainedTokenizerBase]:
     """``AutoModel`` + ``AutoTokenizer``; local folders load safetensors only, load errors become one line."""
-    extra = {"use_safetensors": True} if local else {}
+    extra: dict[str, Any] = {"use_safetensors": True} if local else {}
     try:
         model = AutoModel.from_pretrained(ref, dtype=dtype, **extra)
         tokenizer = AutoTokenizer.from_pretrained(ref)
@@ -65,7 +65,8 @@ def finish(
     dtype: torch.dtype,
 ) -> Backbone:
     """What every backbone guarantees: eval mode, ``dtype``, no KV cache, right padding with a valid pad id."""
-    model = model.to(dtype).eval()
+    # transformers declares PreTrainedModel.to with functools.wraps, which typeshed types as unbound (self unfilled)
+    model = model.to(dtype).eval()  # type: ignore[arg-type]
     model.config.use_cache = False  # embeddings never generate; the cache only costs memory
     tokenizer.padding_side = "right"
     _ensure_pad_token(model, tokenizer, source)

@@ -9,7 +9,12 @@ it is overhead, and MFU measures useful work against the hardware's peak.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:  # annotations only: importing transformers is slow
+    from transformers import PreTrainedModel
 
 PEAK_BF16_TFLOPS = {
     "H200": 989.4,
@@ -21,13 +26,17 @@ PEAK_BF16_TFLOPS = {
 """Dense bf16 tensor-core peaks from the vendors' data sheets (SXM parts), in TFLOP/s."""
 
 
-def non_embedding_parameters(backbone: torch.nn.Module) -> int:
+def non_embedding_parameters(backbone: PreTrainedModel) -> int:
     embedding = backbone.get_input_embeddings()
-    embedded = embedding.weight.numel() if embedding is not None else 0
+    embedded = 0
+    if embedding is not None:
+        weight = embedding.weight
+        assert isinstance(weight, torch.Tensor)  # a Parameter; Module.__getattr__ is typed Tensor | Module
+        embedded = weight.numel()
     return int(sum(p.numel() for p in backbone.parameters())) - embedded
 
 
-def step_flops(backbone: torch.nn.Module, sequence_lengths: list[int] | torch.Tensor) -> float:
+def step_flops(backbone: PreTrainedModel, sequence_lengths: list[int] | torch.Tensor) -> float:
     """Useful flops of one training step over sequences of the given (unpadded) lengths."""
     lengths = torch.as_tensor(sequence_lengths, dtype=torch.float64)
     config = backbone.config

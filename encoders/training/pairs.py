@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
-from harness.results import fsync_dir
+from harness.results.files import fsync_dir
 
 FIELDS = ("x", "y", "negatives", "source")
 

@@ -284,11 +284,11 @@ def tokenize_pairs(model: CptModel, pairs: list[Pair]) -> StepBatch:
 
 def evaluate_on_task(model: CptModel, task_ref: str, settings: TrainSettings) -> dict[str, Any]:
     """Evaluate the model being trained on one harness task; returns ``{"task", "metric", "score"}``."""
-    from harness.datafiles import DataLocator
+    from harness.catalog import TaskRef
+    from harness.data.locate import DataLocator
     from harness.encoders.cpt_encoder import CptEncoder
-    from harness.encoding import EncodingSession
     from harness.pluginhost import get_host
-    from harness.registry import TaskRef
+    from harness.running.session import EncodingSession
 
     catalog = get_host().catalog
     ref = TaskRef.parse(task_ref)
@@ -309,7 +309,8 @@ def evaluate_on_task(model: CptModel, task_ref: str, settings: TrainSettings) ->
 
 def _optimizer(model: CptModel, settings: TrainSettings) -> torch.optim.Optimizer:
     """AdamW; no weight decay on biases, norms, embeddings of delimiters or the temperature."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
@@ -351,7 +352,7 @@ def _settings_json(settings: TrainSettings) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from harness.results import write_json_atomic
+    from harness.results.files import write_json_atomic
 
     write_json_atomic(path, data)
 

@@ -1,7 +1,7 @@
 """The built-in dataset registry: one TOML file per family, registered like any plugin's.
 
 Each file lists a family's datasets with canonical URLs, checksums, sizes, licences, citations and the tasks
-they back (format: :mod:`harness.datasets.registry`).  A third-party package adds datasets the same way: ship a
+they back (format: :mod:`harness.data.registry`).  A third-party package adds datasets the same way: ship a
 TOML file and register it from ``harness_register_datasets``.
 """
 

@@ -33,8 +33,8 @@ from typing import Any, Literal
 import numpy as np
 
 from harness import EncoderOptions, EncoderSettings, HarnessError, Ranking, RankingEncoder, hookimpl, option
+from harness.catalog import EncoderRegister
 from harness.environment import installed_version
-from harness.registry import EncoderRegister
 
 Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]
 Stemmer = Literal["porter", "english", "none"]

@@ -10,9 +10,9 @@ import argparse
 from functools import partial
 
 from harness import EncoderSettings, hookimpl
+from harness.catalog import CommandRegister, EncoderRegister
 from harness.encoders.cpt_encoder import CptCheckpointOptions, CptEncoder, CptOptions, build_cpt_encoder
 from harness.encoders.presets import PRESETS, CptPreset
-from harness.registry import CommandRegister, EncoderRegister
 
 
 def _preset(preset: CptPreset, settings: EncoderSettings[CptOptions]) -> CptEncoder:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness import Encoder, EncoderOptions, EncoderSettings, TextKind, hookimpl
-from harness.registry import EncoderRegister
+from harness.catalog import EncoderRegister
 
 WORD = re.compile(r"\w+", re.UNICODE)
 DIM = 1024

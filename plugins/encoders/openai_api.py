@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from harness import Encoder, EncoderOptions, EncoderSettings, HarnessError, TextKind, hookimpl, option
-from harness.registry import EncoderRegister
+from harness.catalog import EncoderRegister
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_INPUTS = 2048

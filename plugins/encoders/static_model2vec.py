@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from harness import Encoder, EncoderOptions, EncoderSettings, HarnessError, TextKind, hookimpl, option
+from harness.catalog import EncoderRegister
 from harness.digests import file_sha256
 from harness.environment import installed_version
 from harness.errors import one_line
-from harness.registry import EncoderRegister
 
 NEEDS = "a local folder must contain config.json, model.safetensors and tokenizer.json; hub ids need network"
 

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 
 from harness import Encoder, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl, option
-from harness.batching import plan_batches
+from harness.catalog import EncoderRegister
 from harness.encoders.backbones import Backbone, load_backbone
 from harness.encoders.precision import parameter_count, resolve_precision
-from harness.registry import EncoderRegister
+from harness.running.batching import plan_batches
 
 POOLINGS = ("mean", "last", "cls")
 DEFAULT_MAX_LENGTH = 512
@@ -60,7 +60,7 @@ class PooledTransformerEncoder(Encoder):
             self.backbone: Backbone = load_backbone(model_ref)
         except HarnessError as exc:  # name the family, so the user sees which encoder failed
             raise HarnessError(f"hf:{exc}") from None
-        self.backbone.model.to(self.device)
+        self.backbone.model.to(self.device)  # type: ignore[arg-type]  # transformers' functools.wraps on .to
         self._parameters = parameter_count(self.backbone.model)
         self.precision = precision.prepare(self.backbone.model)
         self.max_length = _max_length(model_ref, options.max_length, int(self.backbone.tokenizer.model_max_length))

@@ -11,7 +11,7 @@ task_metadata, hf_split, hf_subset, prompt_type)``, ``similarity``,
 ``encode(texts, kind)`` function:
 
 * :func:`as_mteb_model` wraps an :class:`~harness.encoder.Encoder` in an
-  :class:`~harness.encoding.EncodingSession`, so texts MTEB hands over are
+  :class:`~harness.running.session.EncodingSession`, so texts MTEB hands over are
   deduplicated, length-sorted, chunked and validated exactly as in a harness run;
 * the ``mteb:`` task family (:mod:`harness.plugins.mteb.tasks`) wraps the
   ``encode`` function the runner hands a task (itself an ``EncodingSession``),
@@ -34,21 +34,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.encoder import Encoder, TextKind
-from harness.encoding import EncodingSession
 from harness.errors import HarnessError, one_line
 from harness.home import harness_home
-from harness.results import canonical_sha256
+from harness.results.files import canonical_sha256
+from harness.running.session import EncodingSession
 from harness.task import EncodeFn
 
 if TYPE_CHECKING:
-    from mteb.models.model_meta import ModelMeta
+    from mteb.models.model_meta import FRAMEWORKS, ModelMeta
 
 INSTALL_HINT = "pip install 'cpt-harness[mteb]'"
 MTEB_MAJOR = 2
 MODEL_ORG = "cpt-harness"
 """MTEB wants model names as ``organization/name``; harness names without a slash get this prefix."""
 
-_FRAMEWORKS = {
+_FRAMEWORKS: dict[str, FRAMEWORKS] = {
     "numpy": "NumPy",
     "torch": "PyTorch",
     "pytorch": "PyTorch",
@@ -119,7 +119,7 @@ def model_meta_for(encoder: Encoder | None, *, name: str | None = None) -> Model
     data) stay None, which MTEB reads as unknown.
     """
     require_mteb()
-    from mteb.models.model_meta import ModelMeta
+    from mteb.models.model_meta import ModelMeta, ScoringFunction
 
     if encoder is None:
         label, revision, dim, metadata = name or "encode-function", None, None, {}
@@ -153,7 +153,7 @@ def model_meta_for(encoder: Encoder | None, *, name: str | None = None) -> Model
         public_training_data=None,
         framework=[framework] if framework else [],
         reference=None,
-        similarity_fn_name="cosine",
+        similarity_fn_name=ScoringFunction.COSINE,
         use_instructions=None,
         training_datasets=None,
         modalities=["text"],

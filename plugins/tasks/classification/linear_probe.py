@@ -415,7 +415,7 @@ class ProbeResult:
     """Per test example (all rows for nested k-fold, each scored by its outer fold), whether it was right."""
 
 
-def _percent(value: float) -> float:
+def _percent(value: float | np.floating) -> float:
     """SentEval's ``round(100 * x, 2)`` (numpy's rounding, as SentEval rounds numpy floats)."""
     return float(np.round(100.0 * value, 2))
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness import DataError, DataFiles
-from harness.jsonlines import json_objects
+from harness.data.jsonlines import json_objects
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 

@@ -183,7 +183,7 @@ class VectorFile:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or self.written + len(vectors) > self.rows:
             raise ValueError(f"rows {vectors.shape} do not fit a [{self.rows}, {self.dim}] file at row {self.written}")
         self._handle.seek(self.offset + self.written * self.dim * 4)
-        self._handle.write(memoryview(vectors).cast("B"))
+        self._handle.write(vectors.data.cast("B"))
         self.written += len(vectors)
 
     def close(self) -> None:
@@ -211,7 +211,7 @@ Corpus = np.ndarray | VectorFile
 
 
 def _shape(corpus: Corpus) -> tuple[int, int]:
-    return (corpus.rows, corpus.dim) if isinstance(corpus, VectorFile) else tuple(corpus.shape)  # type: ignore[return-value]
+    return (corpus.rows, corpus.dim) if isinstance(corpus, VectorFile) else tuple(corpus.shape)
 
 
 def _block(corpus: Corpus, start: int, stop: int) -> np.ndarray:
@@ -344,7 +344,9 @@ def build_index(corpus: Corpus, mode: SearchMode) -> tuple[faiss.Index, dict[str
     elif mode.kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, params["M"], faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = params["efConstruction"]
-        _reserve(faiss.downcast_index(index.storage), n_documents)
+        storage = faiss.downcast_index(index.storage)
+        assert isinstance(storage, faiss.IndexFlatCodes)  # an IndexFlat: downcast_index returns the concrete class
+        _reserve(storage, n_documents)
     else:
         raise ValueError(f"no index for mode {mode.kind!r}")
     step = block_rows(dim)
@@ -391,7 +393,7 @@ def search(queries: np.ndarray, corpus: Corpus, k: int, mode: SearchMode) -> Sea
     started = time.perf_counter()
     index, params = build_index(corpus, mode)
     built = time.perf_counter()
-    if mode.kind == "hnsw":
+    if isinstance(index, faiss.IndexHNSW):  # the hnsw mode's index
         index.hnsw.efSearch = max(params["efSearch"], k)
     scores, rows = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
     searched = time.perf_counter()

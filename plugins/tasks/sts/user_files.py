@@ -14,7 +14,7 @@ from pathlib import PurePath
 from typing import Any
 
 from harness import DataError, DataFiles
-from harness.jsonlines import json_objects
+from harness.data.jsonlines import json_objects
 
 from .readers import ScoredPair, finite_number
 

@@ -1,0 +1,1 @@
+"""Data: locating and verifying task files, the dataset registry, downloads, unpacking, the installed store."""

@@ -15,7 +15,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from fakes import FakePlugin  # noqa: E402
 from harness import pluginhost  # noqa: E402
-from helpers import CliResult  # noqa: E402
+from helpers import CliResult, run_harness  # noqa: E402
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -56,16 +56,8 @@ def fake_plugin():
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    """Run ``harness ARGS...`` in-process through its real entry point (``harness.cli.main``)."""
-    from harness.cli import main
-
-    def run(*args: str | Path) -> CliResult:
-        capsys.readouterr()  # what came before is not this command's
-        code = main([str(arg) for arg in args])
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
-
-    return run
+    """Run ``harness ARGS...`` in-process through its real entry point (``harness.cli.main``): a :class:`CliResult`."""
+    return lambda *args: run_harness(capsys, *args)
 
 
 @pytest.fixture

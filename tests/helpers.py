@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,9 +116,31 @@ class CliResult:
     @property
     def failure(self) -> str:
         """The one ``TASK@SPLIT: FAILED: ...`` line of a run whose task failed (and no traceback)."""
-        lines = [line for line in self.err.splitlines() if "FAILED" in line]
-        assert len(lines) == 1 and "Traceback" not in self.err, self.err
-        return lines[0]
+        return failure_line(self.err)
+
+    def __iter__(self) -> Iterator[Any]:
+        """``code, out, err = result``."""
+        return iter((self.code, self.out, self.err))
+
+    def __getitem__(self, index: int) -> Any:
+        return (self.code, self.out, self.err)[index]
+
+
+def failure_line(err: str) -> str:
+    """The one ``TASK@SPLIT: FAILED: ...`` line in a run's stderr, asserting there is exactly one and no traceback."""
+    lines = [line for line in err.splitlines() if "FAILED" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def run_harness(capsys: Any, *args: str | Path) -> CliResult:
+    """Run ``harness ARGS...`` in-process through its real entry point, capturing what it printed."""
+    from harness.cli import main
+
+    capsys.readouterr()  # what came before is not this command's
+    code = main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
 
 
 def read_results(folder: Path) -> dict[str, dict[str, Any]]:

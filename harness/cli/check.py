@@ -84,6 +84,9 @@ def run(host: PluginHost, args: argparse.Namespace) -> int:
 
 def _run_for_check(host: PluginHost, args: argparse.Namespace, refs: list[str]) -> list[str]:
     # A regression check recomputes: vectors cached before a code change would hide what it broke.
+    # The folder exists even when every task fails, so the check reports those run errors (exit 4), not a
+    # missing folder.
+    args.results.mkdir(parents=True, exist_ok=True)
     options = RunOptions(out_dir=args.results, encoder_options=encoder_options_from(args), label=args.label,
                          data_dir=args.data_dir, progress=False, cache=False)  # fmt: skip
     try:

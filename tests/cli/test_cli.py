@@ -5,15 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from harness.cli import main
+from helpers import run_harness
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run_cli = run_harness
 
 
 def test_unknown_encoder_suggests_closest(capsys, fake_plugin) -> None:

@@ -29,23 +29,16 @@ import pytest
 
 from fakes import FakePlugin, HashingEncoder
 from harness import TextKind, hookimpl
-from harness.cli import main
 from harness.data.locate import DataFiles, ResolvedFile
 from harness.errors import DataError
 from harness.pluginhost import get_host
 from harness.plugins.tasks.sts.readers import read_sick
-from helpers import (
-    TESTS,  # noqa: E402
-    harness_cli,
-)
+from helpers import TESTS, harness_cli, run_harness
 
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_harness
 
 
 def one_failure(err: str) -> str:

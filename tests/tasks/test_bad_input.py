@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from helpers import failure_line
 
 
 def beir_folder(root: Path, *, corpus: str | None = None, queries: str | None = None, qrels: str | None = None) -> Path:
@@ -32,13 +33,6 @@ def beir_folder(root: Path, *, corpus: str | None = None, queries: str | None = 
 def run_beir(capsys, folder: Path, tmp_path: Path) -> tuple[int, str]:
     code = main(["run", "--encoder", "hashing", "--tasks", f"beir:{folder}", "--out", str(tmp_path / "out")])
     return code, capsys.readouterr().err
-
-
-def failure_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if "FAILED" in line]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_a_well_formed_user_folder_runs(capsys, fake_plugin, tmp_path: Path) -> None:

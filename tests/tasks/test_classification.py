@@ -30,6 +30,7 @@ from harness.plugins.tasks.classification.readers import (
     senteval_order,
 )
 from harness.plugins.tasks.classification.tasks import SENTEVAL_FILES, pair_features
+from helpers import failure_line
 
 # -- readers on the real files ---------------------------------------------------------------
 
@@ -224,12 +225,6 @@ def user_folder(root: Path, train: str | None = None, test: str | None = None) -
 def run_user(capsys, folder: Path, tmp_path: Path) -> tuple[int, str]:
     code = main(["run", "--encoder", "hashing", "--tasks", f"classification:{folder}", "--out", str(tmp_path / "o")])
     return code, capsys.readouterr().err
-
-
-def failure_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if "FAILED" in line]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def test_a_well_formed_user_folder_runs(capsys, fake_plugin, tmp_path: Path) -> None:

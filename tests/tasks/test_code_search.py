@@ -15,6 +15,7 @@ from harness.data.locate import DataFiles, DataLocator, ResolvedFile
 from harness.plugins.tasks.code_search.metrics import batch_ranks, codebase_ranks, unit_rows
 from harness.plugins.tasks.code_search.readers import read_code_base, read_codesearchnet, read_cosqa_queries
 from harness.plugins.tasks.code_search.tasks import CodeSearchNetTask, CosqaTask, csn_batches, csn_order, csn_ruby
+from helpers import failure_line
 
 # -- brute force -----------------------------------------------------------------------------
 
@@ -204,13 +205,6 @@ def jsonl_files(records: list[dict[str, object]], name: str = "data.jsonl") -> D
 def run_codesearch(capsys, path: Path, tmp_path: Path) -> tuple[int, str]:
     code = main(["run", "--encoder", "hashing", "--tasks", f"codesearch:{path}", "--out", str(tmp_path / "out")])
     return code, capsys.readouterr().err
-
-
-def failure_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if "FAILED" in line]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_a_well_formed_user_file_runs(capsys, fake_plugin, tmp_path: Path) -> None:

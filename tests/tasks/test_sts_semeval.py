@@ -12,6 +12,7 @@ from harness.data.locate import DataFiles, DataLocator, ResolvedFile
 from harness.errors import DataError
 from harness.plugins.tasks.sts.readers import read_semeval
 from harness.plugins.tasks.sts.semeval import SUBSETS, SemevalTask
+from helpers import failure_line
 
 # Pairs per subset of the public release, empty-gold pairs skipped (MTEB: 3108, 1500, 3750, 3000, 1186).
 EXPECTED_PAIRS = {
@@ -22,13 +23,6 @@ EXPECTED_PAIRS = {
     "sts16": {"answer-answer": 254, "headlines": 249, "plagiarism": 230, "postediting": 244, "question-question": 209},
 }
 YEARS = tuple(EXPECTED_PAIRS)
-
-
-def failure_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if "FAILED" in line]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def memory_files(**contents: str) -> DataFiles:

@@ -31,7 +31,7 @@ from harness.task import DatasetFile, EncodeFn, PerExample, Task, TaskOutput, ca
 # Imported from a source checkout (its root on sys.path: `python -m harness` or a benchmark run from there, pytest),
 # harness.plugins and harness.encoders are the folders beside this one, as pyproject maps them, not subfolders:
 # without this a non-editable install (tox's wheel) fails there with "No module named 'harness.plugins'".  Nothing
-# imported above needs them (tests/test_source_checkout.py would fail if something did).
+# imported above needs them (tests/api/test_source_checkout.py would fail if something did).
 source_checkout.install(__file__)
 
 __all__ = [

@@ -5,14 +5,14 @@ as a third-party package's entry point; the host imports the modules listed here
 """
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "harness.plugins.encoders.sentence_transformers",
-    "harness.plugins.encoders.cpt",
-    "harness.plugins.encoders.hashing",
-    "harness.plugins.encoders.openai_api",
-    "harness.plugins.encoders.transformers_pooled",
-    "harness.plugins.encoders.mpnet",
-    "harness.plugins.encoders.bm25",
-    "harness.plugins.encoders.static_model2vec",
+    "harness.plugins.baselines.sentence_transformers",
+    "harness.plugins.cpt",
+    "harness.plugins.baselines.hashing",
+    "harness.plugins.baselines.openai_api",
+    "harness.plugins.baselines.transformers_pooled",
+    "harness.plugins.baselines.mpnet",
+    "harness.plugins.baselines.bm25",
+    "harness.plugins.baselines.static_model2vec",
     "harness.plugins.tasks.sts.tasks",
     "harness.plugins.tasks.retrieval.tasks",
     "harness.plugins.tasks.sts.semeval",

@@ -42,11 +42,11 @@ def _record_batches(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> 
 def test_batch_tokens_forms_token_budget_batches(cli, tiny, tmp_path: Path, monkeypatch, family: str) -> None:
     """The regression: --batch-tokens was recorded but every run batched by --batch-size."""
     if family == "hf":
-        import harness.plugins.encoders.transformers_pooled as module
+        import harness.plugins.baselines.transformers_pooled as module
 
         seen = _record_batches(monkeypatch, module, "plan_batches")
     else:
-        import harness.plugins.encoders.sentence_transformers as module
+        import harness.plugins.baselines.sentence_transformers as module
 
         seen = _record_batches(monkeypatch, module, "token_budget_batches")
     out = tmp_path / "results"
@@ -88,6 +88,9 @@ def test_the_label_follows_the_options_that_change_the_vectors(cli, tiny, tmp_pa
     name = f"hf:{tiny['hf']}"
     assert cli("run", "--encoder", name, "--tasks", "stsb", "--out", out, "--pooling", "cls").code == 0
     assert cli("run", "--encoder", name, "--tasks", "stsb", "--out", out, "-o", "max_length=16").code == 0
+    assert cli("run", "--encoder", name, "--tasks", "stsb", "--out", out, "--precision", "int8").code == 0
+    sbert = f"sbert:{tiny['sbert']}"
+    assert cli("run", "--encoder", sbert, "--tasks", "stsb", "--out", out, "--precision", "bf16").code == 0
     assert cli("run", "--encoder", name, "--tasks", "stsb", "--out", out, "--batch-size", "7").code == 0
     fp32 = cli("run", "--encoder", name, "--tasks", "stsb", "--out", out, "--precision", "fp32")
     assert fp32.code == 0 and "skipped: already done" in fp32.out  # fp32 is the default's work: same label, reused
@@ -99,18 +102,48 @@ def test_the_label_follows_the_options_that_change_the_vectors(cli, tiny, tmp_pa
         f"{name}-cls/stsb@test",
         f"{name}-max-length-16/stsb@test",
         f"{name}/stsb@test",
+        f"{name}-int8/stsb@test",
+        f"{sbert}-bf16/stsb@test",
         "mine/stsb@test",
     }
+    assert records[f"{name}-int8/stsb@test"]["encoder"]["fingerprint"]["precision"] == "int8"
+    assert records[f"{sbert}-bf16/stsb@test"]["encoder"]["fingerprint"]["precision"] == "bf16"
     assert records[f"{name}-cls/stsb@test"]["encoder"]["fingerprint"]["pooling"] == "cls"
     assert records[f"{name}-max-length-16/stsb@test"]["encoder"]["fingerprint"]["max_length"] == 16
     assert records[f"{name}/stsb@test"]["encoder"]["options"]["batch_size"] == 7  # the batch size names nothing
 
 
-def test_cpt_options_name_their_results(cli, tmp_path: Path) -> None:
+def test_cpt_options_name_their_results(cli, tmp_path: Path, monkeypatch) -> None:
+    import harness.encoders.model as module
+
+    seen = _record_batches(monkeypatch, module, "plan_batches")
     out = tmp_path / "results"
     result = cli("run", "--encoder", "cpt-micro", "--untrained", "--tasks", "stsb", "--out", out, "--no-cache")
     assert result.code == 0, result.err
     assert set(read_results(out)) == {"cpt-micro-untrained/stsb@test"}
+    seen.clear()
+    flags = [
+        "--max-length",
+        "24",
+        "--precision",
+        "bf16",
+        "--batch-size",
+        "50",
+        "--batch-tokens",
+        "400",
+        "--device",
+        "cpu",
+    ]
+    assert (
+        cli("run", "--encoder", "cpt-micro", "--untrained", "--tasks", "stsb", "--out", out, "--no-cache", *flags).code
+        == 0
+    )
+    record = read_results(out)["cpt-micro-bf16-max-length-24-untrained/stsb@test"]
+    assert (
+        record["encoder"]["fingerprint"]["max_length"] == 24 and record["encoder"]["fingerprint"]["precision"] == "bf16"
+    )
+    sizes = {len(rows) for rows in seen}
+    assert max(sizes) <= 50 and len(sizes) > 1  # the 400-token budget (24-token rows at most) set the batches
     refused = cli("run", "--encoder", "cpt-micro", "--backbone", "micro", "--tasks", "stsb", "--out", out)
     assert refused.code == 2 and "backbone goes with untrained" in refused.error
 

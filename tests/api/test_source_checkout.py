@@ -27,7 +27,7 @@ SCRIPTS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if 'if __name__ =
 CHEAP_SCRIPT = REPO / "benchmarks" / "cpt_train_demo.py"
 """Imports ``harness.cli`` and ``harness.encoders.training`` at module level, and loads no torch model for --help."""
 SHOW_ORIGINS = (
-    "import harness, harness.encoders, harness.plugins.encoders.hashing as h; "
+    "import harness, harness.encoders, harness.plugins.baselines.hashing as h; "
     "print(harness.__file__); print(harness.encoders.__file__); print(h.__file__)"
 )
 
@@ -51,7 +51,7 @@ def check_commands(python: str, pythonpath: list[str] | None) -> None:
     """The four commands from the checkout's root; the modules they import are the checkout's, none from elsewhere."""
     assert run_from_root(python, ["-m", "harness", "--version"], pythonpath).stdout.startswith("harness ")
     listed = run_from_root(python, ["-m", "harness", "list", "encoders"], pythonpath).stdout
-    assert "hash-bow" in listed and "[harness.plugins.encoders.hashing]" in listed, listed
+    assert "hash-bow" in listed and "[harness.plugins.baselines.hashing]" in listed, listed
     origins = run_from_root(python, ["-c", SHOW_ORIGINS], pythonpath).stdout.split()
     expected = [REPO / "harness" / "__init__.py", REPO / "encoders" / "__init__.py", REPO / "plugins" / "encoders"]
     assert [Path(p).resolve() for p in origins[:2]] == expected[:2], origins

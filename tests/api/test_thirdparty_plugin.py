@@ -109,7 +109,7 @@ def test_command_names_already_taken_are_refused_as_the_plugins_problem(thirdpar
     assert warnings == [
         "harness: warning: command 'run' from plugin 'demo_clash' ignored: 'run' is a core harness command",
         "harness: warning: command 'mine-pairs' from plugin 'demo_clash' ignored: "
-        "already registered by 'harness.plugins.encoders.cpt'",
+        "already registered by 'harness.plugins.cpt'",
     ]
     plugins = harness_cli(["plugins"], site=thirdparty_site)
     lines = plugins.stdout.splitlines()
@@ -154,7 +154,7 @@ def test_training_commands_come_from_the_cpt_plugin_and_load_only_when_used(tmp_
     assert lines[-1] == "['harness.encoders.training', 'harness.encoders.training.train_cli']"
     plugins = harness_cli(["plugins"])
     lines = plugins.stdout.splitlines()
-    index = next(i for i, line in enumerate(lines) if line.startswith("harness.plugins.encoders.cpt "))
+    index = next(i for i, line in enumerate(lines) if line.startswith("harness.plugins.cpt "))
     assert "harness_register_commands" in lines[index + 1]
 
 

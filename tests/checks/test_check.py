@@ -15,7 +15,7 @@ from harness import TextKind, hookimpl
 from harness.checks.baseline import Tolerances, read_baseline
 from harness.cli import main
 from harness.pluginhost import get_host
-from harness.plugins.encoders.hashing import HashedBagOfWords
+from harness.plugins.baselines.hashing import HashedBagOfWords
 
 NOISE_VARIABLE = "HARNESS_TEST_NOISE"
 

@@ -20,6 +20,7 @@ from harness.encoders.training.pairs import write_pairs
 from harness.encoders.training.schedule import PairOrder, learning_rate
 from harness.encoders.training.trainer import TrainSettings, train
 from harness.errors import HarnessError
+from helpers import read_results
 
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
 
@@ -165,6 +166,17 @@ def test_trained_checkpoint_evaluates_through_harness_run(pairs_file: Path, tmp_
     untrained = main(["run", "--encoder", "cpt-micro", "--untrained", "--tasks", "stsb", "--out", str(out)])
     assert untrained == 0
     assert (out / "cpt-micro-untrained" / "stsb@test.json").is_file()
+    # cpt:PATH takes the same checkpoint by name, and its options (a shorter read-out here) name the results
+    by_path = ["run", "--encoder", f"cpt:{run}", "--tasks", "stsb", "--out", str(out), "--max-length", "16"]
+    assert main([*by_path, "--batch-size", "5", "--batch-tokens", "80", "--precision", "bf16", "--device", "cpu"]) == 0
+    (short,) = [r for r in read_results(out).values() if r["encoder"]["name"].endswith("-bf16-max-length-16")]
+    assert (
+        short["encoder"]["fingerprint"]["max_length"] == 16 and short["encoder"]["fingerprint"]["precision"] == "bf16"
+    )
+    assert short["encoder"]["options"]["batch_tokens"] == 80 and short["environment"]["batch_size"] == 5
+    assert short["encoder"]["fingerprint"]["weights"] == record["encoder"]["fingerprint"]["weights"]
+    refused = main(["run", "--encoder", f"cpt:{run}", "--tasks", "stsb", "--out", str(out), "--untrained"])
+    assert refused == 2 and "has no option untrained" in capsys.readouterr().err
 
 
 def test_train_command_reports_bad_pairs_in_one_line(tmp_path: Path, capsys) -> None:

@@ -65,14 +65,14 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _pooled(path: Path, batch_tokens: int | None) -> np.ndarray:
-    from harness.plugins.encoders.transformers_pooled import PooledOptions, PooledTransformerEncoder
+    from harness.plugins.baselines.transformers_pooled import PooledOptions, PooledTransformerEncoder
 
     settings = EncoderSettings(PooledOptions(batch_size=3, pooling="mean", batch_tokens=batch_tokens))
     return PooledTransformerEncoder(str(path), settings).encode(TEXTS, TextKind.TEXT)
 
 
 def _sbert(path: Path, batch_tokens: int | None) -> np.ndarray:
-    from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
+    from harness.plugins.baselines.sentence_transformers import SentenceTransformerEncoder
 
     settings = EncoderSettings(ModelOptions(batch_size=3, batch_tokens=batch_tokens))
     return SentenceTransformerEncoder(str(path), settings).encode(TEXTS, TextKind.QUERY)

@@ -2,7 +2,7 @@
 
 Each base-class task here reads a format of its own and must score exactly as the built-in task of the same
 family scores the same data (``sts:``, ``classification:``), through ``harness run``.  The retrieval base
-is exercised by the third-party plugin (``tests/test_thirdparty_plugin.py``).
+is exercised by the third-party plugin (``tests/api/test_thirdparty_plugin.py``).
 """
 
 from __future__ import annotations

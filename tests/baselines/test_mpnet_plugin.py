@@ -15,9 +15,9 @@ from harness import TextKind
 from harness.errors import HarnessError
 from harness.home import harness_home
 from harness.pluginhost import PluginHost, get_host
-from harness.plugins.encoders import mpnet
+from harness.plugins.baselines import mpnet
 
-PLUGIN_NAME = "harness.plugins.encoders.mpnet"
+PLUGIN_NAME = "harness.plugins.baselines.mpnet"
 
 
 @pytest.fixture

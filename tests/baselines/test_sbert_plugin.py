@@ -10,7 +10,7 @@ import pytest
 
 from harness import EncoderSettings, ModelOptions, TextKind
 from harness.errors import HarnessError
-from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
+from harness.plugins.baselines.sentence_transformers import SentenceTransformerEncoder
 from helpers import build_tiny_sbert
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from harness import TextKind
 from harness.pluginhost import PluginHost, get_host
-from harness.plugins.encoders import static_model2vec
+from harness.plugins.baselines import static_model2vec
 
-PLUGIN_NAME = "harness.plugins.encoders.static_model2vec"
+PLUGIN_NAME = "harness.plugins.baselines.static_model2vec"
 TEXTS = ["A man is playing a guitar.", "", "The cat sleeps on the sofa in the park", "qzxv unknownword"]
 WIDTH = 128
 
@@ -109,6 +109,27 @@ def test_fingerprint_follows_the_vectors_not_the_path(host: PluginHost, static_m
 
     unnormalised = build(host, save_static(tmp_path / "raw", vectors, tokenizer_file, normalize=False)).fingerprint()
     assert unnormalised["normalize"] is False and unnormalised != fingerprint
+
+
+def test_batch_size_through_the_cli_reaches_static_model_encode(
+    host: PluginHost, static_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from model2vec import StaticModel
+
+    from harness.cli import main
+
+    asked: list[int] = []
+    real = StaticModel.encode
+
+    def recording(self: StaticModel, sentences: list[str], *args: object, **kwargs: object) -> object:
+        asked.append(int(kwargs["batch_size"]))  # type: ignore[call-overload]
+        return real(self, sentences, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StaticModel, "encode", recording)
+    args = ["run", "--encoder", f"model2vec:{static_model}", "--tasks", "stsb", "--out", str(tmp_path), "--no-cache"]
+    assert main([*args, "-o", "batch_size=7"]) == 0
+    assert asked and set(asked) == {7}
+    assert main([*args, "--precision", "int8"]) == 2  # a lookup table has no precision to choose
 
 
 def test_run_stsb_through_the_cli(host: PluginHost, static_model: Path, tmp_path: Path) -> None:

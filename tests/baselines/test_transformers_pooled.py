@@ -12,10 +12,10 @@ import pytest
 from harness import TextKind
 from harness.errors import HarnessError
 from harness.pluginhost import PluginHost, get_host
-from harness.plugins.encoders import transformers_pooled
+from harness.plugins.baselines import transformers_pooled
 from helpers import build_tiny_bert
 
-PLUGIN_NAME = "harness.plugins.encoders.transformers_pooled"
+PLUGIN_NAME = "harness.plugins.baselines.transformers_pooled"
 TEXTS = ["the man plays the guitar", "a dog", "the cat sleeps on the sofa in the park", "runs"]
 
 

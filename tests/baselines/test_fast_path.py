@@ -15,7 +15,7 @@ import pytest
 from harness import EncoderSettings, ModelOptions, TextKind
 from harness.encoders.precision import resolve_precision
 from harness.errors import HarnessError
-from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder, _minilm
+from harness.plugins.baselines.sentence_transformers import SentenceTransformerEncoder, _minilm
 from harness.results.files import canonical_sha256
 from helpers import (
     REPO,  # noqa: E402

@@ -15,8 +15,9 @@ from harness import Encoder, HarnessError, Ranking, RankingEncoder, Task, TextKi
 from harness.cli import main
 from harness.data.locate import DataLocator
 from harness.errors import EncoderOutputError
-from harness.plugins.encoders.bm25 import Bm25, Bm25Options
-from harness.plugins.encoders.hashing import HashedBagOfWords
+from harness.pluginhost import get_host
+from harness.plugins.baselines.bm25 import Bm25, Bm25Options
+from harness.plugins.baselines.hashing import HashedBagOfWords
 from harness.plugins.tasks.code_search.tasks import CosqaTask, csn_ruby
 from harness.plugins.tasks.retrieval.tasks import exact_search, normalized, scifact
 from harness.running.session import EncodingSession
@@ -201,3 +202,27 @@ def test_run_with_no_applicable_task_fails_clearly(capsys, tmp_path: Path) -> No
     captured = capsys.readouterr()
     assert code == 1
     assert "applies to none of the tasks" in captured.err and "Traceback" not in captured.err
+
+
+def test_every_option_on_the_command_line_reaches_the_ranking(cli, tmp_path: Path) -> None:
+    """``-o`` for each BM25 setting: applied (fingerprint), naming the results, and changing the ranking's scores."""
+    from helpers import TESTS, read_results
+
+    folder = TESTS / "thirdparty_plugin" / "src" / "harness_thirdparty_demo" / "tiny_beir"
+    out = tmp_path / "results"
+    base = ["run", "--encoder", "bm25", "--tasks", f"beir:{folder}", "--out", out, "--no-progress"]
+    assert cli(*base).code == 0
+    changed = ["-o", "k1=1.2", "-o", "b=0.75", "-o", "method=robertson", "-o", "stemmer=none", "-o", "stopwords=none"]
+    assert cli(*base, *changed).code == 0
+    records = {r["encoder"]["name"]: r for r in read_results(out).values()}
+    label = "bm25-k1-1.2-b-0.75-method-robertson-stemmer-none-stopwords-none"
+    assert set(records) == {"bm25", label}
+    fingerprint = records[label]["encoder"]["fingerprint"]
+    assert (fingerprint["k1"], fingerprint["b"], fingerprint["method"]) == (1.2, 0.75, "robertson")
+    assert (fingerprint["stemmer"], fingerprint["stopwords"]) == ("none", "none")
+    # and the settings the result records are the ones that ranked: other scores for the same query
+    catalog = get_host().catalog
+    default = catalog.build_encoder("bm25", {}).rank(["the running dogs"], DOCUMENTS, 2)
+    options = dict(item.split("=") for item in changed[1::2])
+    other = catalog.build_encoder("bm25", options).rank(["the running dogs"], DOCUMENTS, 2)
+    assert not np.allclose(default.scores, other.scores)

@@ -27,7 +27,7 @@ from harness import EncoderSettings, HarnessError, ModelOptions, hookimpl
 from harness.catalog import EncoderRegister
 from harness.environment import installed_version
 from harness.home import harness_home, remove_stale_partials
-from harness.plugins.encoders.sentence_transformers import SentenceTransformerEncoder
+from harness.plugins.baselines.sentence_transformers import SentenceTransformerEncoder
 
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 MPNET_REVISION = "e8c3b32e"  # the revision the packages carry (see shared/MODELS.md)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from harness import TextKind
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.pluginhost import get_host
-from harness.plugins.encoders.openai_api import token_budget_batches
+from harness.plugins.baselines.openai_api import token_budget_batches
 
 KEY = "sk-test-5ecret-0123456789"
 
@@ -157,6 +158,24 @@ def test_the_key_never_reaches_results_logs_or_errors(server: Server, tmp_path: 
     captured = capsys.readouterr()
     assert code == 1 and "HTTP 401" in captured.err
     assert "5ecret" not in captured.err + captured.out and "[redacted]" in captured.err
+
+
+def test_base_url_timeout_and_retries_on_the_command_line(server: Server, tmp_path: Path, monkeypatch, capsys) -> None:
+    url = os.environ["OPENAI_BASE_URL"]
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens there: base_url must win
+    args = ["run", "--encoder", "openai:test-embed", "--tasks", "stsb", "--out", str(tmp_path / "out")]
+    assert main([*args, "-o", f"base_url={url}", "-o", "dimensions=8"]) == 0 and server.requests
+
+    def slow(handler: BaseHTTPRequestHandler, body: dict) -> bool:
+        time.sleep(0.6)
+        return reply(handler, 200, {"data": []})
+
+    server.script = [slow] * 3
+    asked = [*args, "-o", f"base_url={url}", "-o", "timeout=0.2", "-o", "retries=1", "-o", "backoff=0", "--force"]
+    capsys.readouterr()
+    assert main(asked) == 1
+    err = capsys.readouterr().err
+    assert f"no answer from {url} after 2 tries" in err, err
 
 
 def test_options_on_the_command_line_reach_the_requests_and_name_the_results(server: Server, tmp_path: Path) -> None:

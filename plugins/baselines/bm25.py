@@ -32,8 +32,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness import EncoderOptions, EncoderSettings, HarnessError, Ranking, RankingEncoder, hookimpl, option
-from harness.catalog import EncoderRegister
+from harness import (
+    EncoderOptions,
+    EncoderRegister,
+    EncoderSettings,
+    HarnessError,
+    Ranking,
+    RankingEncoder,
+    hookimpl,
+    option,
+)
 from harness.environment import installed_version
 
 Method = Literal["lucene", "robertson", "atire", "bm25l", "bm25+"]

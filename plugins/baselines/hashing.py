@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import Encoder, EncoderOptions, EncoderSettings, TextKind, hookimpl
-from harness.catalog import EncoderRegister
+from harness import Encoder, EncoderOptions, EncoderRegister, EncoderSettings, TextKind, hookimpl
 
 WORD = re.compile(r"\w+", re.UNICODE)
 DIM = 1024

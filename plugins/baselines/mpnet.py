@@ -23,8 +23,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from harness import EncoderSettings, HarnessError, ModelOptions, hookimpl
-from harness.catalog import EncoderRegister
+from harness import EncoderRegister, EncoderSettings, HarnessError, ModelOptions, hookimpl
 from harness.environment import installed_version
 from harness.home import harness_home, remove_stale_partials
 from harness.plugins.baselines.sentence_transformers import SentenceTransformerEncoder

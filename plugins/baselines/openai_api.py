@@ -28,8 +28,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from harness import Encoder, EncoderOptions, EncoderSettings, HarnessError, TextKind, hookimpl, option
-from harness.catalog import EncoderRegister
+from harness import Encoder, EncoderOptions, EncoderRegister, EncoderSettings, HarnessError, TextKind, hookimpl, option
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_INPUTS = 2048

@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import Encoder, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl
-from harness.catalog import EncoderRegister
+from harness import Encoder, EncoderRegister, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl
 from harness.digests import file_sha256
 from harness.encoders.precision import parameter_count, resolve_precision
 from harness.running.batching import token_budget_batches

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import Encoder, EncoderOptions, EncoderSettings, HarnessError, TextKind, hookimpl, option
-from harness.catalog import EncoderRegister
+from harness import Encoder, EncoderOptions, EncoderRegister, EncoderSettings, HarnessError, TextKind, hookimpl, option
 from harness.digests import file_sha256
 from harness.environment import installed_version
 from harness.errors import one_line

@@ -24,8 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from harness import Encoder, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl, option
-from harness.catalog import EncoderRegister
+from harness import Encoder, EncoderRegister, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl, option
 from harness.encoders.backbones import Backbone, load_backbone
 from harness.encoders.precision import parameter_count, resolve_precision
 from harness.running.batching import plan_batches

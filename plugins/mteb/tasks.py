@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from harness import DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, hookimpl
+from harness import DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, TaskRegister, hookimpl
 from harness.errors import HarnessError, UsageError, one_line
 from harness.plugins.mteb.model import EncodeFnModel, require_mteb
 
@@ -288,7 +288,7 @@ def mteb_task(argument: str | None) -> MtebTask:
 
 
 @hookimpl
-def harness_register_tasks(register: Any) -> None:
+def harness_register_tasks(register: TaskRegister) -> None:
     register(
         "mteb:",
         mteb_task,

@@ -72,6 +72,7 @@ from harness import (
     HarnessError,
     Task,
     TaskOutput,
+    TaskRegister,
     TextKind,
     hookimpl,
 )
@@ -406,7 +407,7 @@ def user_folder(argument: str) -> UserFolderTask:
 
 
 @hookimpl
-def harness_register_tasks(register: Any) -> None:
+def harness_register_tasks(register: TaskRegister) -> None:
     for name in TASK_TYPES:
         register(name, senteval_task(name), DESCRIPTIONS[name].split(";")[0] + ", linear-probe accuracy")
     register("classification:", user_folder, "linear probe on a folder with train.jsonl and test.jsonl")

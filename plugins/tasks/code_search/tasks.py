@@ -77,7 +77,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -91,6 +90,7 @@ from harness import (
     PerExample,
     Task,
     TaskOutput,
+    TaskRegister,
     TextKind,
     capabilities_of,
     hookimpl,
@@ -292,7 +292,7 @@ def codesearch_file(argument: str) -> CodeSearchNetTask:
 
 
 @hookimpl
-def harness_register_tasks(register: Any) -> None:
+def harness_register_tasks(register: TaskRegister) -> None:
     register("csn-ruby", csn_ruby, "CodeSearchNet Ruby code search, MRR (splits: test, test-10k, *-keep-partial)")
     register("codesearch:", codesearch_file, "any CodeSearchNet/CodeXGLUE .jsonl: codesearch:/path/to/file.jsonl")
     register("cosqa", CosqaTask, "CoSQA code search, 500 queries x 6267 snippets, MRR (splits: test, dev)")

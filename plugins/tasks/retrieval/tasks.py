@@ -39,6 +39,7 @@ from harness import (
     PerExample,
     Task,
     TaskOutput,
+    TaskRegister,
     TextKind,
     capabilities_of,
     hookimpl,
@@ -247,7 +248,7 @@ def beir_folder(argument: str) -> BeirTask:
 
 
 @hookimpl
-def harness_register_tasks(register: Any) -> None:
+def harness_register_tasks(register: TaskRegister) -> None:
     register("scifact", scifact, "SciFact retrieval (BEIR), nDCG@10")
     for name, (_folder, _splits, description) in BEIR_SETS.items():
         register(name, beir_set(name), description.split(":")[0] + " retrieval (BEIR), nDCG@10")

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import DataFiles, DatasetFile, EncodeFn, TaskOutput, hookimpl
+from harness import DataFiles, DatasetFile, EncodeFn, TaskOutput, TaskRegister, hookimpl
 
 from .metrics import cached_encode, sts_metrics
 from .readers import ScoredPair, read_semeval
@@ -116,6 +116,6 @@ def _year(year: str) -> Any:
 
 
 @hookimpl
-def harness_register_tasks(register: Any) -> None:
+def harness_register_tasks(register: TaskRegister) -> None:
     for year in SUBSETS:
         register(year, _year(year), DESCRIPTIONS[year].split(":")[0] + ", Spearman of cosine (MTEB)")

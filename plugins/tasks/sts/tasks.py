@@ -10,9 +10,8 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from harness import DataError, DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, hookimpl
+from harness import DataError, DataFiles, DatasetFile, EncodeFn, Task, TaskOutput, TaskRegister, hookimpl
 from harness.task import task_path
 
 from .metrics import sts_metrics
@@ -101,7 +100,7 @@ def user_sts(argument: str) -> StsFilesTask:
 
 
 @hookimpl
-def harness_register_tasks(register: Any) -> None:
+def harness_register_tasks(register: TaskRegister) -> None:
     register("stsb", stsb, "STS Benchmark, Spearman of cosine (splits: test, dev)")
     register("sickr", sickr, "SICK-R relatedness, Spearman of cosine (splits: test, full)")
     register("sts:", user_sts, "an STS file of sentence1, sentence2, score: sts:/path/file.tsv|.csv|.jsonl")

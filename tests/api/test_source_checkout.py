@@ -53,7 +53,7 @@ def check_commands(python: str, pythonpath: list[str] | None) -> None:
     listed = run_from_root(python, ["-m", "harness", "list", "encoders"], pythonpath).stdout
     assert "hash-bow" in listed and "[harness.plugins.baselines.hashing]" in listed, listed
     origins = run_from_root(python, ["-c", SHOW_ORIGINS], pythonpath).stdout.split()
-    expected = [REPO / "harness" / "__init__.py", REPO / "encoders" / "__init__.py", REPO / "plugins" / "encoders"]
+    expected = [REPO / "harness" / "__init__.py", REPO / "encoders" / "__init__.py", REPO / "plugins" / "baselines"]
     assert [Path(p).resolve() for p in origins[:2]] == expected[:2], origins
     assert Path(origins[2]).resolve().is_relative_to(expected[2]), origins
     assert "usage:" in run_from_root(python, [str(CHEAP_SCRIPT.relative_to(REPO)), "--help"], pythonpath).stdout

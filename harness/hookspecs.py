@@ -36,11 +36,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 @hookspec
 def harness_register_encoders(register: EncoderRegister) -> None:
-    """Register encoders: ``register(name, factory, description="")``.
+    """Register encoders: ``register(name, factory, description="", options=EncoderOptions)``.
 
     ``factory(settings: EncoderSettings) -> Encoder`` is called only when the
-    encoder is used.  A *name* ending in ``:`` registers a family: ``sbert:``
-    matches ``sbert:/any/path`` and the factory finds the text after the colon in
+    encoder is used.  ``options`` is the pydantic schema of the options the encoder
+    reads (:mod:`harness.options`); ``settings.options`` is a validated instance of
+    it, and an option the schema does not declare is refused before the factory
+    runs.  A *name* ending in ``:`` registers a family: ``sbert:`` matches
+    ``sbert:/any/path`` and the factory finds the text after the colon in
     ``settings.argument``.
     """
 

@@ -97,10 +97,13 @@ class Catalog:
         encoder.options = resolved
         return encoder
 
+    def encoder_registration(self, name: str) -> Registration:
+        """What registered encoder ``name`` (a family member answers with its family's registration)."""
+        return _lookup(self.encoders, name, "encoder")[0]
+
     def encoder_options(self, name: str) -> type[EncoderOptions]:
-        """The option schema of encoder ``name`` (a family member answers with its family's)."""
-        registration, _ = _lookup(self.encoders, name, "encoder")
-        return registration.options
+        """The option schema of encoder ``name``."""
+        return self.encoder_registration(name).options
 
     def result_label(self, name: str, options: Mapping[str, Any] | None = None) -> str:
         """The name results are filed under: the encoder's, plus what its label-marked options add."""

@@ -150,3 +150,15 @@ def read_results(folder: Path) -> dict[str, dict[str, Any]]:
         record = json.loads(path.read_text(encoding="utf-8"))
         found[f"{record['encoder']['name']}/{record['task']['name']}@{record['task']['split']}"] = record
     return found
+
+
+def function_source(reference: str) -> str:
+    """The source of the test ``MODULE::NAME`` (``MODULE`` relative to ``tests/``), for the flag and option catalogues."""
+    import ast
+
+    module, _, name = reference.partition("::")
+    text = (TESTS / module).read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return ast.get_source_segment(text, node) or ""
+    raise AssertionError(f"{reference}: no such test")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.errors import UsageError
 from harness.pluginhost import PluginHost
 
 
@@ -31,8 +32,6 @@ def comma_list(text: str) -> list[str]:
 
 def report_targets(reports: list[list[str]]) -> list[tuple[str, Path]]:
     """``--report md|json FILE`` pairs, checked."""
-    from harness.errors import UsageError
-
     targets = []
     for kind, path in reports:
         if kind not in ("md", "json"):

@@ -65,8 +65,8 @@ def run_info(host: PluginHost, args: argparse.Namespace) -> int:
 
 
 def _print_encoder(catalog: Catalog, name: str) -> int:
-    schema = catalog.encoder_options(name)
-    registration = catalog.encoders.get(name) or catalog.encoders[name.partition(":")[0] + ":"]
+    registration = catalog.encoder_registration(name)
+    schema = registration.options
     print(f"encoder {name}: {registration.description}  [{registration.plugin}]")
     rows = describe(schema)
     if not rows:

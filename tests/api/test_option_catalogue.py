@@ -8,10 +8,8 @@ device session.
 
 from __future__ import annotations
 
-import ast
-
 from harness.pluginhost import get_host
-from helpers import TESTS
+from helpers import function_source
 
 MODEL = {  # harness.ModelOptions, shared by every neural encoder
     "precision": "api/test_encoder_options.py::test_the_label_follows_the_options_that_change_the_vectors",
@@ -64,15 +62,6 @@ UNTESTABLE_HERE = {"device"}
 """Declared by every neural encoder; only ``cpu`` can be shown applied on this machine (see the docstring)."""
 
 
-def _test_source(reference: str) -> str:
-    module, _, name = reference.partition("::")
-    text = (TESTS / module).read_text(encoding="utf-8")
-    for node in ast.walk(ast.parse(text)):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            return ast.get_source_segment(text, node) or ""
-    raise AssertionError(f"{reference}: no such test")
-
-
 def test_every_declared_option_has_a_command_line_test() -> None:
     schemas = {registration.options for registration in get_host().catalog.encoders.values()}
     assert {schema.__name__ for schema in schemas} == set(OPTION_TESTS), "an encoder schema is missing here (or gone)"
@@ -81,7 +70,7 @@ def test_every_declared_option_has_a_command_line_test() -> None:
         covered = OPTION_TESTS[schema.__name__]
         assert declared == set(covered), (schema.__name__, declared ^ set(covered))
         for option, reference in covered.items():
-            source = _test_source(reference)
+            source = function_source(reference)
             spellings = {
                 f'"--{option.replace("_", "-")}"',
                 f'"{option}=',

@@ -8,7 +8,6 @@ A new flag without an entry, or an entry naming a test that does not exist or ne
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import re
 import shutil
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli.main import build_parser
-from helpers import TESTS, read_results
+from helpers import function_source, read_results
 
 FLAG_TESTS: dict[str, dict[str, str]] = {
     "run": {
@@ -100,22 +99,13 @@ def _core_flags() -> dict[str, set[str]]:
     return flags
 
 
-def _test_source(reference: str) -> str:
-    module, _, name = reference.partition("::")
-    tree = ast.parse((TESTS / module).read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            return ast.get_source_segment((TESTS / module).read_text(encoding="utf-8"), node) or ""
-    raise AssertionError(f"{reference}: no such test")
-
-
 def test_every_flag_has_a_test_that_uses_it() -> None:
     flags = _core_flags()
     assert set(flags) == set(FLAG_TESTS), "a core command is missing from FLAG_TESTS (or gone)"
     for command, names in flags.items():
         assert set(FLAG_TESTS[command]) == names, (command, names ^ set(FLAG_TESTS[command]))
         for flag, reference in FLAG_TESTS[command].items():
-            source = _test_source(reference)
+            source = function_source(reference)
             spelled = {flag, "-o"} if flag == "--option" else {flag}
             assert any(f'"{s}"' in source for s in spelled), f"{reference} never passes {flag}"
 

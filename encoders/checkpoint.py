@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from harness.digests import read_blocks
 from harness.encoders.model import CptConfig, CptModel
 from harness.errors import HarnessError
+from harness.file_modes import relax_modes
 from harness.home import checkpoints_dir
 from harness.results.files import write_text_atomic
 
@@ -55,6 +56,7 @@ def save_model(model: CptModel, folder: Path, extra_files: dict[str, Any] | None
         _write_json(staging / CPT_CONFIG_FILE, model.current_config().to_json())
         for name, writer in (extra_files or {}).items():
             writer(staging / name)
+        relax_modes(staging)  # mkdtemp's folder is private; a checkpoint is shared like any model folder
         if folder.exists():
             retired = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(retired, ignore_errors=True)
@@ -148,7 +150,8 @@ def _model_folder_in(path: Path) -> Path | None:
     if (path / "final" / CPT_CONFIG_FILE).is_file():
         return path / "final"
     latest = latest_checkpoint(path)
-    return latest
+    # A sharded run's checkpoints hold shards, not a model: its model is the exported final/ folder.
+    return latest if latest is not None and (latest / CPT_CONFIG_FILE).is_file() else None
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -176,12 +179,12 @@ def save_training_checkpoint(
         Path(run_dir) / "checkpoints" / name,
         extra_files={
             OPTIMIZER_FILE: lambda path: save_file(tensors, str(path)),
-            RNG_FILE: lambda path: save_file(_rng_tensors(), str(path)),
+            RNG_FILE: lambda path: save_file(rng_tensors(), str(path)),
             TRAINING_STATE_FILE: lambda path: _write_json(path, {**state, "optimizer": optimizer_meta}),
         },
     )
     write_text_atomic(Path(run_dir) / LATEST_FILE, name)
-    _prune(Path(run_dir) / "checkpoints", keep)
+    prune_checkpoints(Path(run_dir) / "checkpoints", keep)
     return folder
 
 
@@ -190,7 +193,7 @@ def load_training_state(folder: Path, optimizer: torch.optim.Optimizer) -> dict[
     state = json.loads((folder / TRAINING_STATE_FILE).read_text(encoding="utf-8"))
     tensors = load_file(str(folder / OPTIMIZER_FILE))
     optimizer.load_state_dict(_unflatten_optimizer(tensors, state.pop("optimizer")))
-    _restore_rng(load_file(str(folder / RNG_FILE)))
+    restore_rng(load_file(str(folder / RNG_FILE)))
     return state
 
 
@@ -221,7 +224,7 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
     return {"state": state, "param_groups": groups}
 
 
-def _rng_tensors() -> dict[str, torch.Tensor]:
+def rng_tensors() -> dict[str, torch.Tensor]:
     tensors = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         for index, value in enumerate(torch.cuda.get_rng_state_all()):
@@ -229,14 +232,14 @@ def _rng_tensors() -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _restore_rng(tensors: dict[str, torch.Tensor]) -> None:
+def restore_rng(tensors: dict[str, torch.Tensor]) -> None:
     torch.set_rng_state(tensors["cpu"])
     cuda = [tensors[f"cuda.{i}"] for i in range(len(tensors) - 1) if f"cuda.{i}" in tensors]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])
 
 
-def _prune(folder: Path, keep: int) -> None:
+def prune_checkpoints(folder: Path, keep: int) -> None:
     steps = sorted(p for p in folder.glob("step-*") if p.is_dir())
     for old in steps[: max(len(steps) - keep, 0)]:
         shutil.rmtree(old, ignore_errors=True)

@@ -26,7 +26,8 @@ from harness.encoder import Capability, Encoder, EncoderSettings, Ranking, Ranki
 from harness.errors import DataError, HarnessError
 from harness.hookspecs import hookimpl
 from harness.options import BatchOptions, DeviceOption, EncoderOptions, ModelOptions, PrecisionOption, option
-from harness.task import DatasetFile, EncodeFn, PerExample, Task, TaskOutput, capabilities_of
+from harness.running.world import World
+from harness.task import DatasetFile, EncodeFn, PerExample, Task, TaskOutput, capabilities_of, local_encode, world_of
 
 # Imported from a source checkout (its root on sys.path: `python -m harness` or a benchmark run from there, pytest),
 # harness.plugins and harness.encoders are the folders beside this one, as pyproject maps them, not subfolders:
@@ -60,7 +61,10 @@ __all__ = [
     "Task",
     "TaskOutput",
     "TextKind",
+    "World",
     "__version__",
     "capabilities_of",
     "hookimpl",
+    "local_encode",
+    "world_of",
 ]

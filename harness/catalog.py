@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from harness.data.registry import Dataset, DatasetRegistry, load_registry_file
 from harness.encoder import Encoder, EncoderSettings
-from harness.errors import HarnessError, UsageError, one_line
+from harness.errors import HarnessError, PluginError, UsageError, one_line
 from harness.options import EncoderOptions, resolve_options
 from harness.task import FAMILIES, Task
 
@@ -101,6 +101,10 @@ class Catalog:
         """What registered encoder ``name`` (a family member answers with its family's registration)."""
         return _lookup(self.encoders, name, "encoder")[0]
 
+    def task_registration(self, name: str) -> Registration:
+        """What registered task ``name`` (a family member answers with its family's registration)."""
+        return _lookup(self.tasks, name, "task")[0]
+
     def encoder_options(self, name: str) -> type[EncoderOptions]:
         """The option schema of encoder ``name``."""
         return self.encoder_registration(name).options
@@ -137,7 +141,30 @@ class Catalog:
         name = suite or "default"
         if name not in self.suites:
             raise UsageError(f"unknown suite {name!r}{_suggest(name, self.suites)}")
-        return [TaskRef.parse(t) for t in self.suites[name].tasks]
+        chosen = self.suites[name]
+        problems = self.suite_problems(chosen)
+        if problems:  # the plugin's mistake, not the user's: the whole suite or nothing, never a part of it
+            raise PluginError(f"cannot run suite {name!r}: plugin {chosen.plugin!r} {problems[0]}")
+        return [TaskRef.parse(t) for t in chosen.tasks]
+
+    def suite_problems(self, suite: Suite) -> list[str]:
+        """``registers suite 'S' naming unknown task 'T'; did you mean ...?``, for each task no plugin registered.
+
+        Only names are checked (building every task of every suite would import the MTEB bridge and friends); a
+        split the task does not have is refused when the suite runs, by :meth:`build_task`.
+        """
+        problems = []
+        for ref in map(TaskRef.parse, suite.tasks):
+            family, colon, argument = ref.name.partition(":")
+            registration = self.tasks.get(ref.name)
+            if registration is not None and registration.is_family:
+                problem = f"task family {ref.name!r} without the text after its colon"
+            elif registration is not None or (colon and argument and f"{family}:" in self.tasks):
+                continue
+            else:
+                problem = f"unknown task {ref.name!r}{_suggest(ref.name, self.tasks)}"
+            problems.append(f"registers suite {suite.name!r} naming {problem}")
+        return problems
 
     def qualified(self, ref: TaskRef) -> str:
         """``name@split`` with the task's own default split when ``ref`` names none (``beir-msmarco@dev``)."""

@@ -39,6 +39,10 @@ class EncoderOutputError(HarnessError):
     """An encoder returned something that is not a finite float32 [n, dim] matrix."""
 
 
+class EncoderRaised(EncoderOutputError):
+    """An encoder's own code raised inside ``encode`` or ``rank``; ``__cause__`` is its exception."""
+
+
 class PluginError(HarnessError):
     """A plugin failed to load or raised inside a hook."""
 

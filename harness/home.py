@@ -44,18 +44,3 @@ def remove_stale_partials(final: Path, max_age_s: float = STALE_PARTIAL_S) -> No
         with contextlib.suppress(OSError):
             if partial.stat().st_mtime < cutoff:
                 shutil.rmtree(partial, ignore_errors=True)
-
-
-def relax_modes(folder: Path) -> None:
-    """Give a finished build folder ordinary permissions (mkdtemp makes it private; the home may be shared).
-
-    The mode comes from a probe file created normally, so the user's umask still decides.
-    """
-    probe = folder / ".mode-probe"
-    probe.touch()
-    file_mode = probe.stat().st_mode & 0o666
-    probe.unlink()
-    dir_mode = file_mode | (file_mode & 0o444) >> 2  # searchable wherever readable
-    for path in folder.rglob("*"):
-        os.chmod(path, dir_mode if path.is_dir() else file_mode)
-    os.chmod(folder, dir_mode)

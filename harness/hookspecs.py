@@ -11,8 +11,10 @@ Each hook receives a ``register`` callable.  Registration is by *factory*, not b
 instance, because building an encoder usually loads model weights: the host only
 calls the factory for the encoder the user asked for.  A hook implementation may
 accept fewer arguments than the specification lists (pluggy's rule), so new
-arguments never break old plugins.  A hook implementation whose name matches no
-hook here (a typo: ``harness_register_encoder``) is reported as that plugin's
+arguments never break old plugins; one with an argument the specification does not
+list (``registr``) is refused by pluggy, and the plugin fails to load with pluggy's
+reason and the arguments the hook takes.  A hook implementation whose name matches
+no hook here (a typo: ``harness_register_encoder``) is reported as that plugin's
 problem, with the closest hook name.
 
 The ``register`` types are exported by :mod:`harness` for annotations:
@@ -64,7 +66,9 @@ def harness_register_tasks(register: TaskRegister) -> None:
 def harness_register_suites(register: SuiteRegister) -> None:
     """Register suites, named lists of tasks: ``register(name, tasks, description="")``.
 
-    ``tasks`` are task references as a user would type them (``sickr@full``).
+    ``tasks`` are task references as a user would type them (``sickr@full``), and may name other plugins' tasks.
+    A task name that no plugin registered is this plugin's problem, reported once every plugin's tasks are in;
+    running that suite is refused, naming it, rather than running part of it.
     """
 
 

@@ -2,16 +2,19 @@
 
 Built-in plugins are the modules named in ``harness.plugins.BUILTIN_PLUGINS`` and
 are registered exactly as third-party ones are; third-party plugins are the entry
-points of the ``harness`` group.  A plugin that fails to import, raises inside a
-hook, implements a hook that does not exist (a misspelt name) or registers a name
-that is taken is reported in one line (``harness plugins`` shows it in the
-plugin's status) and everything else keeps working.  Core modules that use the
-hooks themselves (``harness data``) are loaded first, as ``CORE_PLUGINS``.
+points of the ``harness`` group.  A plugin that fails to import, has a hook
+implementation pluggy rejects (an argument the hook does not have), raises inside a
+hook, implements a hook that does not exist (a misspelt name), registers a name
+that is taken or a suite naming a task nobody registered is reported in one line
+(``harness plugins`` shows it in the plugin's status) and everything else keeps
+working.  Core modules that use the hooks themselves (``harness data``) are loaded
+first, as ``CORE_PLUGINS``.
 
 Environment variables:
 
 * ``HARNESS_LOAD_PLUGINS``: comma-separated allow-list of external plugins (entry
-  point names or distribution names); set but empty loads none.
+  point names or distribution names); set but empty loads none.  A name that is no
+  installed plugin is reported, with the installed ones.
 * ``HARNESS_DISABLE_PLUGINS``: comma-separated block-list, applied after it.
 * ``HARNESS_TRACE_PLUGINS=1``: print every hook call and its implementations.
 """
@@ -22,6 +25,7 @@ import difflib
 import importlib
 import importlib.metadata as md
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,6 +53,9 @@ TRACE_ENV = "HARNESS_TRACE_PLUGINS"
 
 CORE_PLUGINS: tuple[str, ...] = ("harness.cli.data",)
 """Core modules that register through the hooks (the ``data`` command), loaded before the built-in plugins."""
+
+HOOK_IN_MESSAGE = re.compile(r"\bhook '([^']+)'")
+"""Where pluggy's validation messages name the hook (``Plugin 'x' for hook 'harness_register_suites'``)."""
 
 STATUSES = ("ok", "warning", "hook failed", "failed to load")
 """A plugin's status, mildest first: a plugin shows the worst it has met."""
@@ -86,6 +93,7 @@ class PluginHost:
         self.infos: dict[str, PluginInfo] = {}
         self._catalog: Catalog | None = None
         self._load_problems: dict[str, list[str]] = {}
+        self._environment_problems: list[str] = []
         self._command_problems: list[str] = []
         self.trace = bool(os.environ.get(TRACE_ENV))
 
@@ -100,7 +108,10 @@ class PluginHost:
     def load_entry_points(self) -> None:
         allow = _names_from_env(LOAD_ENV)
         block = _names_from_env(DISABLE_ENV) or set()
-        for ep in sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        entry_points = sorted(md.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        if allow:
+            self._environment_problems = self._not_installed(allow, entry_points)
+        for ep in entry_points:
             dist_name = ep.dist.name if ep.dist else ""
             names = {ep.name, dist_name}
             if (allow is not None and not names & allow) or names & block:
@@ -108,6 +119,20 @@ class PluginHost:
             version = ep.dist.version if ep.dist else "?"
             source = f"entry point {ep.value}" + (f" in {dist_name}" if dist_name else "")
             self._load(ep.name, version, source, ep.load)
+
+    def _not_installed(self, allow: set[str], entry_points: list[md.EntryPoint]) -> list[str]:
+        """A line for each name in ``HARNESS_LOAD_PLUGINS`` that matches no entry point, distribution or built-in.
+
+        Without it a misspelt name loads nothing and says nothing: the run goes on without the plugin's encoders.
+        """
+        installed = sorted({ep.name for ep in entry_points})
+        known = {*installed, *(ep.dist.name for ep in entry_points if ep.dist), *self.infos}
+        listing = ", ".join(installed) or "none"
+        return [
+            f"{LOAD_ENV} names {name!r}, which is not an installed plugin; "
+            f"installed plugins (entry points of group {ENTRY_POINT_GROUP!r}): {listing}"
+            for name in sorted(allow - known)
+        ]
 
     def register(self, plugin: Any, name: str, version: str = "", source: str = "registered in-process") -> None:
         """Register an already imported plugin object (tests, notebooks)."""
@@ -129,7 +154,7 @@ class PluginHost:
             plugin = loader()
             self.pm.register(plugin, name=name)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {one_line(exc)}"
+            error = self._load_error(exc)
             info.note("failed to load", error)
             self._load_problems[name] = [f"plugin {name!r} ({source}) failed to load: {error}"]
             if self.pm.get_plugin(name) is not None:
@@ -141,6 +166,22 @@ class PluginHost:
         for message in unknown:
             info.note("warning", message)
         self._load_problems[name] = [f"plugin {name!r} {message}" for message in unknown]
+
+    def _load_error(self, exc: Exception) -> str:
+        """Why a plugin could not be loaded, in one line.
+
+        pluggy's refusal of a hook implementation puts the plugin and hook on its first line and the reason (an
+        argument the hook does not have, a wrapper that is no generator) on the next: all of it is kept, with
+        the arguments the hook does take.
+        """
+        if not isinstance(exc, pluggy.PluginValidationError):
+            return f"{type(exc).__name__}: {one_line(exc)}"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        named = HOOK_IN_MESSAGE.search(str(exc))
+        caller = getattr(self.pm.hook, named.group(1), None) if named else None
+        spec = caller.spec if caller is not None else None
+        takes = f"; hook {spec.name!r} takes ({', '.join(spec.argnames)})" if spec is not None else ""
+        return f"{type(exc).__name__}: {'; '.join(lines)}{takes}"
 
     def _hookcallers_of(self, plugin: Any) -> list[Any]:
         return self.pm.get_hookcallers(plugin) or []
@@ -179,7 +220,20 @@ class PluginHost:
         }
         for hook_name, make_register in registers.items():
             self._call_hook(hook_name, make_register, catalog.problems)
+        self._check_suites(catalog)
         return catalog
+
+    def _check_suites(self, catalog: Catalog) -> None:
+        """A suite naming a task that no plugin registered is its plugin's problem, reported when it is registered.
+
+        Suites are checked once every plugin's tasks are in, since a suite may name another plugin's tasks.
+        """
+        for suite in catalog.suites.values():
+            info = self.infos.get(suite.plugin)
+            for message in catalog.suite_problems(suite):
+                if info is not None:
+                    info.note("warning", message)
+                catalog.problems.append(f"plugin {suite.plugin!r} {message}")
 
     def commands(self, reserved: Iterable[str] = ()) -> dict[str, Command]:
         """Every plugin's ``harness`` subcommands; a name in ``reserved`` (the CLI's own commands) is refused."""
@@ -220,9 +274,10 @@ class PluginHost:
                 print(f"harness: trace: {hook_name} of {impl.plugin_name!r} registered {names}", file=sys.stderr)
 
     def problems(self) -> list[str]:
-        """One line per problem of a plugin: failed to load, unknown hook, hook raised, name already taken."""
+        """One line per problem: a plugin that failed to load, an unknown hook, a hook that raised, a name already
+        taken, a suite naming an unknown task; a ``HARNESS_LOAD_PLUGINS`` name that is not installed."""
         lines = [line for plugin_lines in self._load_problems.values() for line in plugin_lines]
-        return lines + self.catalog.problems + self._command_problems
+        return self._environment_problems + lines + self.catalog.problems + self._command_problems
 
 
 def _names_from_env(variable: str) -> set[str] | None:

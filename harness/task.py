@@ -24,6 +24,7 @@ import numpy as np
 
 from harness.data.locate import DataFiles
 from harness.encoder import Capability, TextKind
+from harness.running.world import World
 
 Family = Literal["classification", "retrieval", "code-search", "sts"]
 FAMILIES: tuple[str, ...] = ("classification", "retrieval", "code-search", "sts")
@@ -35,6 +36,20 @@ EncodeFn = Callable[[Sequence[str], TextKind], np.ndarray]
 def capabilities_of(encode: EncodeFn) -> frozenset[Capability]:
     """What the encoder behind ``encode`` can do; a plain function (a test's fake) can embed only."""
     return frozenset(getattr(encode, "capabilities", frozenset({Capability.VECTORS})))
+
+
+def world_of(encode: EncodeFn) -> World:
+    """The ranks that share ``encode``'s work under torchrun (a plain function: this process alone).
+
+    A task that splits its own work (retrieval searches each rank's corpus shard) asks
+    this for its shard, encodes it with :func:`local_encode` and merges with the world's collectives.
+    """
+    return getattr(encode, "world", None) or World()
+
+
+def local_encode(encode: EncodeFn) -> EncodeFn:
+    """``encode`` for this rank's own texts only: no other rank takes part (``encode`` itself shares the work)."""
+    return getattr(encode, "local", encode)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "harness.plugins.tasks.sts.semeval",
     "harness.plugins.tasks.classification.tasks",
     "harness.plugins.tasks.code_search.tasks",
+    "harness.plugins.tasks.open_qa.tasks",
     "harness.plugins.mteb.tasks",
     "harness.plugins.suites",
     "harness.plugins.datasets",

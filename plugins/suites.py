@@ -17,6 +17,10 @@ BEIR_SUITE = (
 """The paper's Table 6 BEIR sets plus NQ and MS MARCO: not part of ``paper`` (which runs on the data we hold),
 since most must be downloaded first (``harness data fetch`` or ``--download``)."""
 
+QA_SUITE = ("msmarco-passage", "nq-open", "triviaqa-open")
+"""The paper's Table 5: MS MARCO MRR@10, NQ and TriviaQA top-20/100 accuracy; not part of ``paper`` either, since
+they need the 4.7 GB DPR passages and the 1.1 GB MS MARCO archive downloaded first."""
+
 FAMILY_SUITES: dict[str, tuple[tuple[str, ...], str]] = {
     "classification": (
         ("mr", "cr", "subj", "mpqa", "sst2", "trec", "mrpc"),
@@ -50,4 +54,10 @@ def harness_register_suites(register: SuiteRegister) -> None:
         "beir",
         BEIR_SUITE,
         "the paper's Table 6 BEIR sets plus NQ and MS MARCO (needs --download or harness data fetch)",
+    )
+    register(
+        "paper-qa",
+        QA_SUITE,
+        "the paper's Table 5: MS MARCO passage MRR@10, NQ and TriviaQA retrieval accuracy (needs --download or "
+        "harness data fetch; 21M passages)",
     )

@@ -33,7 +33,8 @@ from harness.digests import files_sha256, read_blocks
 from harness.encoders.backbones.base import Backbone, finish, from_pretrained, safetensors_files
 from harness.environment import installed_version
 from harness.errors import HarnessError, one_line
-from harness.home import backbones_dir, relax_modes, remove_stale_partials
+from harness.file_modes import relax_modes
+from harness.home import backbones_dir, remove_stale_partials
 
 GGUF_PREFIX = "gguf:"
 PROVENANCE = "provenance.json"

@@ -13,45 +13,19 @@ after the step is both simpler and exact.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class World:
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.size > 1
-
-
-def init_world(device: str) -> World:
-    """Join the process group torchrun describes in the environment; a single process otherwise."""
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    if size <= 1:
-        return World()
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
-    return World(rank=rank, size=size, local_rank=local_rank)
+from harness.running.world import World, current_world
 
 
 def shutdown_world(world: World) -> None:
+    """Leave the process group :func:`harness.running.world.current_world` joined (the one place it is joined)."""
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+        current_world.cache_clear()
 
 
 def gather_with_local_grad(local: torch.Tensor, world: World) -> torch.Tensor:
@@ -70,11 +44,18 @@ def gather_with_local_grad(local: torch.Tensor, world: World) -> torch.Tensor:
 def sum_gradients(
     parameters: Iterable[torch.nn.Parameter], world: World, replicated: Iterable[torch.nn.Parameter]
 ) -> None:
-    """Sum gradients over ranks; average those of ``replicated`` parameters, whose gradient every rank has whole."""
+    """Sum gradients over ranks; average those of ``replicated`` parameters, whose gradient every rank has whole.
+
+    Parameters FSDP shards (DTensors) are skipped: their reduce-scatter has summed them already.
+    """
     if not world.distributed:
         return
+    from torch.distributed.tensor import DTensor
+
     replicated_ids = {id(p) for p in replicated}
     for parameter in parameters:
+        if isinstance(parameter, DTensor):
+            continue
         if parameter.grad is None:
             parameter.grad = torch.zeros_like(parameter)
         if id(parameter) in replicated_ids:

@@ -27,6 +27,7 @@ import torch
 from harness.encoders.model import CptModel
 from harness.encoders.training.distributed import World, gather_with_local_grad, sum_gradients
 from harness.encoders.training.loss import contrastive_loss, in_batch_accuracy
+from harness.encoders.training.sharding import gradient_sync
 
 Tokens = dict[str, torch.Tensor]
 
@@ -93,10 +94,16 @@ def contrastive_step(
         leaves = [embedding.detach().requires_grad_() for embedding in cached]
         loss, accuracy = _global_loss(model, leaves, world)
         loss.backward()
-        for side, leaf, side_states in zip(sides, leaves, states, strict=True):
+        passes = [
+            (side, leaf, start, chunk, state)
+            for side, leaf, side_states in zip(sides, leaves, states, strict=True)
+            for (start, chunk), state in zip(_indexed_chunks(side, chunk_size), side_states, strict=True)
+        ]
+        for number, (_side, leaf, start, chunk, state) in enumerate(passes, start=1):
             assert leaf.grad is not None
-            for (start, chunk), state in zip(_indexed_chunks(side, chunk_size), side_states, strict=True):
-                _set_rng_state(device, state)
+            _set_rng_state(device, state)
+            # Sharded (FSDP): gradients are reduced across ranks once, after the last chunk's backward.
+            with gradient_sync(model, enabled=number == len(passes)):
                 with autocast():
                     embedding = model(**chunk)
                 embedding.backward(leaf.grad[start : start + len(embedding)])

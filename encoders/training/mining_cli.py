@@ -1,5 +1,9 @@
 """``harness mine-pairs text|code``: mine training pairs from local files into a JSONL pairs file.
 
+Large inputs: ``--shard I/N`` mines every N-th file of the sorted walk, so N processes mine one tree in parallel,
+and ``--pairs-per-file K`` makes ``--out`` a folder of files of at most K pairs, named by shard and part
+(``part-IIIII-PPPPP.jsonl``), which ``harness train --pairs FOLDER`` reads in name order.
+
 The cpt plugin contributes the command (``harness_register_commands``):
 :func:`add_arguments` declares its ``text`` and ``code`` subcommands and
 :func:`run_command` runs the one chosen.  Errors are :class:`~harness.errors.HarnessError` so the CLI prints them on one
@@ -17,6 +21,7 @@ from pathlib import Path
 from harness.encoders.training.mining import (
     DEFAULT_MAX_WORDS,
     DEFAULT_MIN_WORDS,
+    FileShard,
     MiningReport,
     mine_code_pairs,
     mine_text_pairs,
@@ -69,7 +74,25 @@ def add_arguments(mine: argparse.ArgumentParser) -> None:
 
 
 def _add_out(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="pairs file to write (JSON lines)")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="pairs file to write (JSON lines); a folder with --pairs-per-file"
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="mine only files I, I+N, I+2N... of the sorted walk (N processes in parallel)",
+    )
+    parser.add_argument(
+        "--pairs-per-file", type=_positive_int, metavar="K", help="write --out as a folder of files of at most K pairs"
+    )
+
+
+def _shard(text: str) -> FileShard:
+    try:
+        return FileShard.parse(text)
+    except HarnessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:
@@ -97,22 +120,32 @@ def cmd_mine_text(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_pairs=args.max_pairs,
         report=report,
+        shard=args.shard,
     )
-    return _write(pairs, args.out, args.folder, report)
+    return _write(pairs, args, args.folder, report)
 
 
 def cmd_mine_code(args: argparse.Namespace) -> int:
     """``harness mine-pairs code``."""
     report = MiningReport()
-    pairs = mine_code_pairs(args.tree, max_pairs=args.max_pairs, skip_tests=not args.include_tests, report=report)
-    return _write(pairs, args.out, args.tree, report)
+    pairs = mine_code_pairs(
+        args.tree, max_pairs=args.max_pairs, skip_tests=not args.include_tests, report=report, shard=args.shard
+    )
+    return _write(pairs, args, args.tree, report)
 
 
-def _write(pairs: Iterable[Pair], out: Path, root: Path, report: MiningReport) -> int:
-    if out.is_dir():
+def _write(pairs: Iterable[Pair], args: argparse.Namespace, root: Path, report: MiningReport) -> int:
+    out: Path = args.out
+    per_file: int | None = args.pairs_per_file
+    if per_file is None and out.is_dir():
         raise HarnessError(f"--out {out} is a folder; give a file name such as {out / 'pairs.jsonl'}")
+    if per_file is not None and out.exists() and not out.is_dir():
+        raise HarnessError(f"--out {out} is a file; with --pairs-per-file it is the folder the parts go to")
     try:
-        write_pairs(pairs, out)
+        if per_file is None:
+            write_pairs(pairs, out)
+        else:
+            _write_parts(pairs, out, per_file, (args.shard or FileShard()).index)
     except DataError:
         if report.pairs == 0:  # write_pairs refuses to write an empty pairs file
             raise HarnessError(f"{report.summary()} in {root}; {out} not written") from None
@@ -121,3 +154,16 @@ def _write(pairs: Iterable[Pair], out: Path, root: Path, report: MiningReport) -
         raise HarnessError(f"cannot write {out}: {exc.strerror or exc}") from None
     print(report.summary(os.fspath(out)))
     return 0
+
+
+def _write_parts(pairs: Iterable[Pair], folder: Path, per_file: int, shard: int) -> None:
+    """``folder/part-SSSSS-PPPPP.jsonl`` files of at most ``per_file`` pairs each, a part in memory at a time."""
+    part: list[Pair] = []
+    number = 0
+    for pair in pairs:
+        part.append(pair)
+        if len(part) == per_file:
+            write_pairs(part, folder / f"part-{shard:05d}-{number:05d}.jsonl")
+            part, number = [], number + 1
+    if part or number == 0:
+        write_pairs(part, folder / f"part-{shard:05d}-{number:05d}.jsonl")  # none at all: write_pairs refuses

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
+from harness.file_modes import file_mode
 from harness.results.files import fsync_dir
 
 FIELDS = ("x", "y", "negatives", "source")
@@ -195,6 +196,7 @@ def write_pairs(pairs: Iterable[Pair | Mapping[str, Any]], path: str | os.PathLi
                 raise DataError(target, "no pairs to write; a pairs file may not be empty")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, file_mode())  # the mode open() would give, not tempfile's private 0600
         os.replace(handle.name, target)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

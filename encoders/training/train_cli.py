@@ -28,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--preset", choices=sorted(PRESETS), help="a cpt size preset (names its backbone)")
     start.add_argument("--backbone", help="override the backbone: a hub id, a local folder, gguf:NAME or micro")
     start.add_argument("--init-checkpoint", type=Path, help="continue from a trained cpt model (fine-tuning)")
-    start.add_argument("--pairs", type=Path, required=True, help="JSON lines of {x, y[, negatives]}")
+    start.add_argument(
+        "--pairs",
+        type=Path,
+        required=True,
+        help="pairs: a file, comma-separated files, a folder or a glob (JSON lines, .gz/.xz/.zst, Parquet)",
+    )
     start.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log, final model")
     start.add_argument("--delimiters", choices=("text", "special"), default="text", help="[ ] { } as text or tokens")
     start.add_argument("--max-length", type=int, help="tokens per input (default: the preset's)")
@@ -44,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     optim.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    optim.add_argument(
+        "--sharding", choices=("none", "fsdp"), help="fsdp: shard weights, gradients, optimiser (default with torchrun)"
+    )
+    optim.add_argument(
+        "--activation-checkpointing", action="store_true", help="recompute block activations in backward (less memory)"
+    )
 
     logs = parser.add_argument_group("checkpoints, logging, evaluation")
     logs.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: each rank's local GPU)")
@@ -87,6 +98,8 @@ def run_command(args: argparse.Namespace) -> int:
         device=args.device,
         precision=args.precision,
         compile=args.compile,
+        sharding=args.sharding,
+        activation_checkpointing=args.activation_checkpointing,
         peak_tflops=args.peak_tflops,
     )
     final = train(settings)

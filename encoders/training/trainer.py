@@ -1,8 +1,11 @@
 """Contrastive pre-training of a cpt model: the loop behind ``harness train``.
 
-One process or many (torchrun): every rank holds the whole model, takes an equal
-shard of each global batch, and the loss spans the global batch (see
-:mod:`.distributed`).  Large batches go through gradient caching
+One process or many (torchrun): every rank takes an equal shard of each global
+batch, and the loss spans the global batch (see :mod:`.distributed`); the model is
+whole on every rank (``--sharding none``) or sharded across them with FSDP2
+(``--sharding fsdp``, the default under torchrun; :mod:`.sharding`), whose
+checkpoints are ``torch.distributed.checkpoint``'s, each rank writing its part, and
+whose final model is exported consolidated.  Large batches go through gradient caching
 (:mod:`.gradcache`).  AdamW with linear warm-up and cosine decay, gradient
 clipping, bf16 autocast on GPUs.  Checkpoints hold everything a resumed run needs
 to continue bit for bit: weights, optimiser moments, RNG state; the learning rate
@@ -16,6 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +35,24 @@ from harness.encoders.checkpoint import (
 )
 from harness.encoders.model import CptConfig, CptModel
 from harness.encoders.presets import PRESETS
-from harness.encoders.training.distributed import World, barrier, broadcast_parameters, init_world, shutdown_world
+from harness.encoders.training.distributed import barrier, broadcast_parameters, shutdown_world
 from harness.encoders.training.flops import peak_tflops, step_flops
 from harness.encoders.training.gradcache import StepBatch, contrastive_step
-from harness.encoders.training.pairs import Pair, read_pairs
+from harness.encoders.training.memory_plan import plan_memory
+from harness.encoders.training.pair_store import open_pairs
+from harness.encoders.training.pairs import Pair
 from harness.encoders.training.schedule import PairOrder, learning_rate
+from harness.encoders.training.sharding import (
+    SHARDINGS,
+    full_state_dict,
+    is_sharded_checkpoint,
+    load_sharded_checkpoint,
+    resolve_sharding,
+    save_sharded_checkpoint,
+    shard_model,
+)
 from harness.errors import HarnessError, UsageError
+from harness.running.world import World, current_world
 
 LOG_FILE = "train_log.jsonl"
 SETTINGS_FILE = "train_settings.json"
@@ -77,12 +93,16 @@ class TrainSettings:
     precision: str = "auto"
     """``auto``: bf16 autocast on CUDA, float32 on CPU; or ``bf16`` / ``fp32``."""
     compile: bool = False
+    sharding: str | None = None
+    """``none`` (every rank holds the whole model) or ``fsdp``; default ``fsdp`` when torchrun starts several ranks."""
+    activation_checkpointing: bool = False
+    """Recompute each transformer block's activations in the backward pass instead of keeping them."""
     peak_tflops: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     # Settings that may change between an interrupted run and its resumption without changing the result.
     RESUMABLE_CHANGES = ("steps", "save_every", "keep", "eval_task", "eval_every", "eval_batch_size", "log_every",
-                         "data_dir", "device", "peak_tflops", "compile")  # fmt: skip
+                         "data_dir", "device", "peak_tflops", "compile", "activation_checkpointing")  # fmt: skip
 
     def validate(self) -> None:
         if self.preset is None and self.backbone is None and self.init_checkpoint is None:
@@ -94,6 +114,8 @@ class TrainSettings:
                 raise UsageError(f"harness train: --{name.replace('_', '-')} must be at least 1")
         if self.chunk_size is not None and self.chunk_size < 1:
             raise UsageError("harness train: --chunk-size must be at least 1")
+        if self.sharding is not None and self.sharding not in SHARDINGS:
+            raise UsageError(f"harness train: --sharding must be none or fsdp, got {self.sharding!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise UsageError(f"harness train: --precision must be auto, bf16 or fp32, got {self.precision!r}")
 
@@ -101,7 +123,7 @@ class TrainSettings:
 def train(settings: TrainSettings, on_log: Callable[[dict[str, Any]], None] | None = None) -> Path:
     """Run (or resume) training; return the folder of the final model."""
     settings.validate()
-    world = init_world(settings.device)
+    world = current_world()
     try:
         return _Trainer(settings, world, on_log or _print_log).run()
     finally:
@@ -117,27 +139,39 @@ class _Trainer:
         self.device = _device(settings.device, world)
         if settings.batch_size % world.size:
             raise UsageError(f"--batch-size {settings.batch_size} must divide evenly over {world.size} processes")
-        self.pairs = read_pairs(Path(settings.pairs))
+        self.sharding = resolve_sharding(settings.sharding, world)
+        self.pairs = open_pairs(settings.pairs)
         self.order = PairOrder(len(self.pairs), settings.batch_size, settings.seed)
         self.autocast = _autocast_factory(settings.precision, self.device)
 
     def run(self) -> Path:
         settings = self.settings
         resume_from = latest_checkpoint(self.run_dir)
+        sharded_resume = resume_from is not None and is_sharded_checkpoint(resume_from)
         if resume_from is not None:
             self._check_same_run()
+        if resume_from is not None and not sharded_resume:
             model = load_model(resume_from, device=str(self.device))
-        else:
+        else:  # a fresh start, or shards to load into the sharded model below
             torch.manual_seed(settings.seed)
             model = self._initial_model().to(self.device)
-            if self.world.is_main:
-                _write_json(self.run_dir / SETTINGS_FILE, _settings_json(settings))
+            if self.world.is_main and resume_from is None:
+                _write_json(self.run_dir / SETTINGS_FILE, {**_settings_json(settings), **self._data_identity()})
         model.train()
         broadcast_parameters(model.parameters(), self.world)
+        if self.sharding == "fsdp":
+            bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.device.type == "cuda")
+            shard_model(model, self.world, bf16=bf16, activation_checkpointing=settings.activation_checkpointing)
+        elif settings.activation_checkpointing:
+            model.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self._check_memory(model)
         optimizer = _optimizer(model, settings)
         step = 0
         if resume_from is not None:
-            state = load_training_state(resume_from, optimizer)
+            if sharded_resume:
+                state = load_sharded_checkpoint(model, optimizer, resume_from, self.world)
+            else:
+                state = load_training_state(resume_from, optimizer)
             step = int(state["step"])
             if self.world.is_main:
                 _truncate_log(self.run_dir / LOG_FILE, step)
@@ -146,6 +180,30 @@ class _Trainer:
             model.backbone.compile(dynamic=True)  # in place: the module and its state dict keep their names
         peak = peak_tflops(self.device, settings.peak_tflops)
         warmup = settings.warmup_steps if settings.warmup_steps is not None else max(settings.steps // 10, 0)
+        # One loader thread reads and tokenises step s+1's batch while step s runs: a batch is a pure function
+        # of the step, so prefetching changes nothing but the wait (fast tokenizers release the GIL).
+        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairs")
+        upcoming = loader.submit(self._batch, model, step) if step < settings.steps else None
+        try:
+            step = self._steps(model, optimizer, step, warmup, peak, loader, upcoming)
+        finally:
+            loader.shutdown(wait=True, cancel_futures=True)
+        final = self.run_dir / "final"
+        self._export(model, final)
+        barrier(self.world)
+        return final
+
+    def _steps(
+        self,
+        model: CptModel,
+        optimizer: torch.optim.Optimizer,
+        step: int,
+        warmup: int,
+        peak: float | None,
+        loader: ThreadPoolExecutor,
+        upcoming: Future[StepBatch] | None,
+    ) -> int:
+        settings = self.settings
         while step < settings.steps:
             lr = learning_rate(
                 step, peak=settings.lr, warmup_steps=warmup, total_steps=settings.steps,
@@ -153,7 +211,9 @@ class _Trainer:
             )  # fmt: skip
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = self._batch(model, step)
+            assert upcoming is not None
+            batch = upcoming.result()
+            upcoming = loader.submit(self._batch, model, step + 1) if step + 1 < settings.steps else None
             started = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             result = contrastive_step(
@@ -170,11 +230,46 @@ class _Trainer:
                 self._save(model, optimizer, step)
             if settings.eval_task and settings.eval_every and step % settings.eval_every == 0:
                 self._evaluate(model, step)
-        final = self.run_dir / "final"
+        return step
+
+    def _check_memory(self, model: CptModel) -> None:
+        """Log the per-rank memory plan; stop in one line when it cannot fit the device."""
+        settings = self.settings
+        share = settings.batch_size // self.world.size
+        bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.device.type == "cuda")
+        plan = plan_memory(
+            model,
+            ranks=self.world.size,
+            sharded=self.sharding == "fsdp",
+            chunk_rows=min(settings.chunk_size or share, share),
+            max_length=model.config.max_length,
+            bf16=bf16,
+            activation_checkpointing=settings.activation_checkpointing,
+            device=self.device,
+            global_batch=settings.batch_size,
+            negatives=len(self.pairs[0].negatives) if len(self.pairs) else 0,
+        )
+        self.on_log({"event": "memory_plan", "sharding": self.sharding, **plan.record()})
+        if plan.device_bytes and plan.total > plan.device_bytes:
+            record = plan.record()
+            raise UsageError(
+                f"harness train: the plan needs {record['total_gib']} GiB per rank (weights {record['weights_gib']}, "
+                f"gradients {record['gradients_gib']}, optimizer {record['optimizer_gib']}, activations "
+                f"{record['activations_gib']}) but {self.device} has {record['device_gib']} GiB; shard it "
+                f"(torchrun, --sharding fsdp), lower --chunk-size or add --activation-checkpointing"
+            )
+
+    def _export(self, model: CptModel, final: Path) -> None:
+        """The trained model as one consolidated safetensors folder (``harness run --checkpoint`` reads it)."""
+        if self.sharding != "fsdp":
+            if self.world.is_main:
+                save_model(model, final)
+            return
+        weights = full_state_dict(model)  # every rank takes part; rank 0 receives the whole
         if self.world.is_main:
-            save_model(model, final)
-        barrier(self.world)
-        return final
+            whole = self._initial_model()
+            whole.load_state_dict(weights)
+            save_model(whole, final)
 
     def on_log(self, record: dict[str, Any]) -> None:
         """Main rank only: append to the run's JSON-lines log and show the record."""
@@ -207,7 +302,7 @@ class _Trainer:
     def _batch(self, model: CptModel, step: int) -> StepBatch:
         indices = self.order.batch(step)
         share = len(indices) // self.world.size
-        mine = [self.pairs[i] for i in indices[self.world.rank * share : (self.world.rank + 1) * share]]
+        mine = self.pairs.take(indices[self.world.rank * share : (self.world.rank + 1) * share])
         return tokenize_pairs(model, mine)
 
     def _record(
@@ -240,6 +335,11 @@ class _Trainer:
         }
 
     def _save(self, model: CptModel, optimizer: torch.optim.Optimizer, step: int) -> None:
+        if self.sharding == "fsdp":
+            state = {"step": step, "data_position": self.order.position(step), "world_size": self.world.size}
+            folder = save_sharded_checkpoint(model, optimizer, self.run_dir, state, self.world, self.settings.keep)
+            self.on_log({"event": "checkpoint", "step": step, "path": str(folder)})
+            return
         if self.world.is_main:
             state = {"step": step, "data_position": self.order.position(step), "world_size": self.world.size}
             folder = save_training_checkpoint(model, optimizer, self.run_dir, state, keep=self.settings.keep)
@@ -247,23 +347,39 @@ class _Trainer:
         barrier(self.world)
 
     def _evaluate(self, model: CptModel, step: int) -> None:
+        """Rank 0 scores the model on the eval task (a sharded model is gathered whole for it first)."""
+        evaluated = model
+        if self.sharding == "fsdp":
+            weights = full_state_dict(model)  # every rank takes part
+            if self.world.is_main:
+                evaluated = self._initial_model().to(self.device)
+                evaluated.load_state_dict(weights)
         if self.world.is_main:
-            score = evaluate_on_task(model, self.settings.eval_task or "", self.settings)
+            score = evaluate_on_task(evaluated, self.settings.eval_task or "", self.settings)
             self.on_log({"event": "eval", "step": step, **score})
         barrier(self.world)
         model.train()
+
+    def _data_identity(self) -> dict[str, str]:
+        """What the pairs are, by content: a resume on edited pairs would not continue the same run."""
+        return {"pairs_fingerprint": self.pairs.fingerprint}
 
     def _check_same_run(self) -> None:
         saved_path = self.run_dir / SETTINGS_FILE
         if not saved_path.is_file():
             return
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
-        current = _settings_json(self.settings)
-        changed = [
-            key
-            for key in current
-            if key not in TrainSettings.RESUMABLE_CHANGES and saved.get(key) != current[key] and key != "extra"
-        ]
+        data = self._data_identity()
+        current = {**_settings_json(self.settings), **data}
+
+        def differs(key: str) -> bool:
+            if key == "extra" or key in TrainSettings.RESUMABLE_CHANGES:
+                return False
+            if key in data and key not in saved:  # a run saved before its pairs were fingerprinted
+                return False
+            return bool(saved.get(key) != current[key])
+
+        changed = [key for key in current if differs(key)]
         if changed:
             details = ", ".join(f"{key}: {saved.get(key)!r} -> {current[key]!r}" for key in changed)
             raise HarnessError(

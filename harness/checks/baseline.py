@@ -28,7 +28,14 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError, UsageError
-from harness.results.files import iter_results, now_iso, write_json_atomic
+from harness.results.files import (
+    UnreadableResult,
+    iter_results,
+    now_iso,
+    result_path,
+    warn_unreadable,
+    write_json_atomic,
+)
 
 BASELINE_KIND = "harness-baseline"
 BASELINE_VERSION = 1
@@ -225,13 +232,29 @@ def write_baseline(path: Path, entries: Iterable[dict[str, Any]]) -> int:
     return len(ordered)
 
 
-def current_results(folder: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+@dataclass
+class CurrentResults:
+    """A results folder as a check reads it: its results by (encoder, task, split), and the files it could not read."""
+
+    records: dict[tuple[str, str, str], dict[str, Any]]
+    unreadable: list[UnreadableResult]
+
+    def unreadable_file(self, encoder: str, task: str, split: str) -> UnreadableResult | None:
+        """The unreadable file that is where the result of (encoder, task, split) would be, if there is one."""
+        expected = result_path(Path(), encoder, task, split).parts  # (encoder folder, TASK@SPLIT.json)
+        return next((e for e in self.unreadable if e.path.parts[-len(expected) :] == expected), None)
+
+
+def current_results(folder: Path) -> CurrentResults:
+    unreadable: list[UnreadableResult] = []
     try:
-        return {
-            (r["encoder"]["name"], r["task"]["name"], r["task"]["split"]): r for _path, r in iter_results(Path(folder))
+        records = {
+            (r["encoder"]["name"], r["task"]["name"], r["task"]["split"]): r
+            for _path, r in iter_results(Path(folder), unreadable.append)
         }
     except HarnessError as exc:
         raise UsageError(str(exc)) from None
+    return CurrentResults(records, unreadable)
 
 
 def update_baseline(
@@ -243,9 +266,11 @@ def update_baseline(
     """
     old = read_baseline(path) if Path(path).is_file() else []
     results = current_results(folder)
+    for error in results.unreadable:
+        warn_unreadable(error, "left out of the baseline")
     fresh = {
         key: entry_from_record(record)
-        for key, record in results.items()
+        for key, record in results.records.items()
         if (encoder is None or key[0] == encoder) and (tasks is None or f"{key[1]}@{key[2]}" in tasks)
     }
     if not fresh:
@@ -262,20 +287,27 @@ def update_baseline(
 
 def check(
     baseline: list[dict[str, Any]],
-    results: dict[tuple[str, str, str], dict[str, Any]],
+    results: CurrentResults,
     tolerances: Tolerances,
     *,
     all_metrics: bool = False,
     run_errors: list[str] | None = None,
 ) -> CheckReport:
+    """Judge every baseline entry against ``results``; an unreadable result file is named where it is missing."""
     findings: list[Finding] = []
+    claimed: list[UnreadableResult] = []
     for entry in baseline:
         key = (entry["encoder"], entry["task"], entry["split"])
         ref = f"{entry['task']}@{entry['split']}"
         metric = entry.get("main_metric", "main score")
-        record = results.get(key)
+        record = results.records.get(key)
         if record is None:
-            findings.append(Finding(entry["encoder"], ref, metric, "missing", entry["main_score"], reason="no result"))
+            unreadable = results.unreadable_file(*key)
+            reason = "no result"
+            if unreadable is not None:
+                claimed.append(unreadable)
+                reason = f"unreadable result file {unreadable.path}: {unreadable.reason}"
+            findings.append(Finding(entry["encoder"], ref, metric, "missing", entry["main_score"], reason=reason))
             continue
         reason = _incomparable(entry, record)
         if reason:
@@ -299,6 +331,9 @@ def check(
                     )
                     continue
                 findings.append(_judge(entry["encoder"], ref, name, value, now, tolerances.default, "default"))
+    for error in results.unreadable:
+        if error not in claimed:
+            warn_unreadable(error, "left out of the check")
     return CheckReport(findings, list(run_errors or []))
 
 

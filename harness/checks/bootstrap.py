@@ -13,7 +13,7 @@ resample, not averaged, so the interval is that of the real main metric.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from harness.errors import UsageError
-from harness.results.files import iter_results
+from harness.results.files import iter_results, warn_unreadable
 from harness.task import PerExample
 
 RESAMPLES = 1000
@@ -57,7 +57,8 @@ def read_result_folder(source: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     """One encoder's results: ``(encoder name, {task@split: record})`` from a folder or a leaderboard file.
 
     A results folder with several encoders (``harness run --out``) is refused with the
-    names to choose from; a leaderboard gives scores only (no intervals).
+    folders to choose from; a leaderboard gives scores only (no intervals).  An unreadable
+    result file is named in a warning, never silently missing from the comparison.
     """
     source = Path(source)
     if source.is_file():
@@ -65,16 +66,17 @@ def read_result_folder(source: Path) -> tuple[str, dict[str, dict[str, Any]]]:
     if not source.is_dir():
         raise UsageError(f"{source}: no such results folder or leaderboard file")
     records: dict[str, dict[str, Any]] = {}
-    encoders: set[str] = set()
-    for _path, record in iter_results(source):
+    folders: dict[str, set[Path]] = {}
+    for path, record in iter_results(source, lambda error: warn_unreadable(error, "left out of the comparison")):
         records[f"{record['task']['name']}@{record['task']['split']}"] = record
-        encoders.add(record["encoder"]["name"])
+        folders.setdefault(record["encoder"]["name"], set()).add(path.parent)
     if not records:
         raise UsageError(f"{source}: no result files (expected <task>@<split>.json files)")
-    if len(encoders) > 1:
-        folders = ", ".join(sorted(str(source / name) for name in encoders))
-        raise UsageError(f"{source} holds results of {len(encoders)} encoders; give one folder: {folders}")
-    return encoders.pop(), records
+    if len(folders) > 1:
+        # The folders the files are in: an encoder's folder is its name made file-safe (hf:X -> hf_X-<hash>).
+        choices = ", ".join(sorted({str(folder) for found in folders.values() for folder in found}))
+        raise UsageError(f"{source} holds results of {len(folders)} encoders; give one folder: {choices}")
+    return next(iter(folders)), records
 
 
 def _from_leaderboard(path: Path) -> tuple[str, dict[str, dict[str, Any]]]:
@@ -104,13 +106,34 @@ def compare(
     if not shared:
         raise UsageError(f"{source_a} and {source_b} have no task in common")
     comparisons = []
+    sides = ((name_a, Path(source_a), records_a), (name_b, Path(source_b), records_b))
     for offset, task in enumerate(shared):
-        comparisons.append(_compare_task(task, records_a[task], records_b[task], resamples, confidence, seed + offset))
+        lacking = _no_per_example(task, sides)
+        comparisons.append(
+            _compare_task(task, records_a[task], records_b[task], resamples, confidence, seed + offset, lacking)
+        )
     return name_a, name_b, comparisons
 
 
+def _no_per_example(task: str, sides: Iterable[tuple[str, Path, dict[str, dict[str, Any]]]]) -> str:
+    """Why ``task`` gets no interval (a side without per-example scores), and what would give one; ``""``: none lacks.
+
+    Result files do not record ``--no-per-example``; a run made with it has no per-example scores in any file,
+    while a run without it lacks them only for tasks that record none (a plugin's task need not).
+    """
+    for name, source, records in sides:
+        if "per_example" in records[task]:
+            continue
+        if source.is_file():
+            return f"{source} is a leaderboard: scores only, no intervals (compare result folders)"
+        if not any("per_example" in record for record in records.values()):
+            return f"the {name} run has no per-example scores (it was made with --no-per-example; rerun without it)"
+        return f"no per-example scores in {name}'s result of this task (the task records none): no interval"
+    return ""
+
+
 def _compare_task(
-    task: str, a: dict[str, Any], b: dict[str, Any], resamples: int, confidence: float, seed: int
+    task: str, a: dict[str, Any], b: dict[str, Any], resamples: int, confidence: float, seed: int, lacking: str
 ) -> TaskComparison:
     metric = a.get("task", {}).get("main_metric") or b.get("task", {}).get("main_metric") or "main score"
     result = TaskComparison(task, metric, float(a["main_score"]), float(b["main_score"]), 0.0)
@@ -120,8 +143,8 @@ def _compare_task(
     if dataset_a and dataset_b and dataset_a != dataset_b:
         result.note = "different dataset files: not comparable"
         return result
-    if "per_example" not in a or "per_example" not in b:
-        result.note = "no per-example scores in one of the results (rerun with a current harness)"
+    if lacking:
+        result.note = lacking
         return result
     examples_a = PerExample.from_json(a["per_example"])
     examples_b = PerExample.from_json(b["per_example"])

@@ -17,6 +17,7 @@ from harness.errors import HarnessError, UsageError
 from harness.pluginhost import PluginHost
 from harness.running.runner import RunOptions, TaskOutcome
 from harness.running.runner import run as run_tasks
+from harness.running.world import World, current_world
 
 
 def add_parser(commands: Any, encoder_flags: argparse.ArgumentParser) -> None:
@@ -70,10 +71,17 @@ def run(host: PluginHost, args: argparse.Namespace) -> int:
         cache_dir=args.cache,
     )
 
+    world = current_world()  # under torchrun: join the other ranks; only rank 0 reports
+
     def show(outcome: TaskOutcome) -> None:
         # tqdm.write keeps these lines clear of the progress bars.
+        if not world.is_main:
+            return
         if outcome.status == "failed":
-            tqdm.write(f"{outcome.ref}: FAILED: {outcome.error}", file=sys.stderr)
+            if outcome.traceback and os.environ.get("HARNESS_DEBUG"):
+                tqdm.write(outcome.traceback, file=sys.stderr)
+            hint = " (HARNESS_DEBUG=1 shows the traceback)" if outcome.traceback else ""
+            tqdm.write(f"{outcome.ref}: FAILED: {outcome.error}{hint}", file=sys.stderr)
             return
         if outcome.status == "not-applicable":
             tqdm.write(f"{outcome.ref}: not applicable: {outcome.error}", file=sys.stdout)
@@ -81,7 +89,14 @@ def run(host: PluginHost, args: argparse.Namespace) -> int:
         note = "skipped: already done, --force reruns it" if outcome.status == "skipped" else f"{outcome.seconds:.1f} s"
         tqdm.write(f"{outcome.ref}: {outcome.main_metric} = {outcome.main_score:.5f}  ({note})", file=sys.stdout)
 
-    report = run_tasks(catalog, args.encoder, refs, options, on_outcome=show)
+    try:
+        report = run_tasks(catalog, args.encoder, refs, options, on_outcome=show)
+    except HarnessError as exc:
+        if not world.distributed:
+            raise
+        raise _on_rank(exc, world) from exc
+    if not world.is_main:  # the same outcome, said once, by rank 0
+        return 1 if report.failed or (report.outcomes and len(report.not_applicable) == len(report.outcomes)) else 0
     print(f"results in {args.out}/ (leaderboard: harness leaderboard {args.out})")
     if report.failed:
         names = ", ".join(o.ref for o in report.failed)
@@ -89,6 +104,13 @@ def run(host: PluginHost, args: argparse.Namespace) -> int:
     if report.outcomes and len(report.not_applicable) == len(report.outcomes):
         return fail(f"encoder {args.encoder!r} applies to none of the tasks asked for", 1)
     return 0
+
+
+def _on_rank(exc: HarnessError, world: World) -> HarnessError:
+    """The error that stops a rank, saying which (one rank's GPU out of memory is not every rank's)."""
+    named = HarnessError(f"rank {world.rank} of {world.size}: {exc}")
+    named.exit_code = exc.exit_code
+    return named
 
 
 def _check_output_folder(folder: Path) -> None:

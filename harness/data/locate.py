@@ -10,18 +10,29 @@ dataset that provides the file.  Every file with a known sha256 is checked befor
 task sees it: a score is only comparable if the data is the same.  The sha256 comes
 from the dataset registry, looked up by the dataset a task's file names
 (:meth:`DataLocator.pinned`); the registry is the only place it is written.
+
+A file found as ``NAME.gz`` where the task asks for ``NAME`` (BEIR's
+``corpus.jsonl.gz``, as HF datasets ship it) is read decompressed; its identity
+is its content's, so the same data gzipped or not is the same data.
+
+What identifies a task's data is its files' names relative to their dataset root
+and their contents (:func:`identity_names`), never where they lie: the same
+bytes under another checkout, install or machine are the same dataset.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import lzma
 import os
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Literal
 
+from harness.data.file_hashes import content_sha256
 from harness.errors import DataError
 
 if TYPE_CHECKING:
@@ -33,6 +44,10 @@ DATA_DIR_ENV = "HARNESS_DATA_DIR"
 DOWNLOAD_ENV = "HARNESS_DOWNLOAD"
 EMBEDDED_ROOT = Path(__file__).parent / "embedded"
 EMBEDDED_SUFFIX = ".xz"
+GZIP_SUFFIX = ".gz"
+BOM = "\ufeff"
+
+Packing = Literal["xz", "gz"]
 
 
 class ResolvedFile:
@@ -44,8 +59,9 @@ class ResolvedFile:
         self.sha256 = sha256
 
     def text(self) -> str:
+        """The UTF-8 text, without a leading byte-order mark (Windows editors write one; JSON forbids it)."""
         try:
-            return self.data.decode("utf-8")
+            return self.data.decode("utf-8").removeprefix(BOM)
         except UnicodeDecodeError as exc:
             line = self.data[: exc.start].count(b"\n") + 1
             raise DataError(self.label, f"not valid UTF-8 (byte {exc.start})", line=line) from None
@@ -63,7 +79,7 @@ class DataFiles:
         self._resolved = resolved
 
     def text(self, path: str) -> str:
-        """The file's text (UTF-8); a decoding error names the file and line."""
+        """The file's text (UTF-8, a leading byte-order mark dropped); a decoding error names the file and line."""
         return self._resolved[path].text()
 
     def data(self, path: str) -> bytes:
@@ -71,8 +87,18 @@ class DataFiles:
         return self._resolved[path].data
 
     def lines(self, path: str) -> list[str]:
-        """The file's lines without their line endings."""
-        return self.text(path).splitlines()
+        """The file's lines without their line endings: split at ``\n`` only, a ``\r`` before it dropped.
+
+        As BEIR, MTEB and the ``csv`` module read JSON-lines and TSV files.  Not
+        ``str.splitlines()``, which also breaks at U+0085, U+2028, U+2029, form
+        feeds and \\x1c-\\x1e: MS MARCO's passages hold raw U+0085 inside JSON
+        strings.  (SentEval's latin-1 files keep SentEval's own rule, in their reader.)
+        """
+        text = self.text(path)
+        if not text:
+            return []
+        lines = text.removesuffix("\n").split("\n")
+        return [line.removesuffix("\r") for line in lines]
 
     def label(self, path: str) -> str:
         """How error messages name the file."""
@@ -150,7 +176,31 @@ class DataLocator:
 
         return DatasetStore(self.datasets, self.data_home)
 
+    def current_sha256(self, files: Sequence[DatasetFile]) -> dict[str, str] | None:
+        """Each file's content sha256 as the data stands now, without reading what is pinned.
+
+        A pinned file is its pin (it is checked against it whenever it is read); any other is hashed, through
+        :mod:`harness.data.file_hashes` so that an unchanged file is not read again.  ``None`` when a file is
+        not at hand (a result can then not be confirmed; the run looks again, fetching if allowed).
+        """
+        hashes = {}
+        for wanted in files:
+            if wanted.sha256 is not None:
+                hashes[wanted.path] = wanted.sha256
+                continue
+            try:
+                found = self._locate(wanted, fetch=False)
+                hashes[wanted.path] = content_sha256(found.path, found.packing)
+            except (DataError, OSError, EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile):
+                return None
+        return hashes
+
     def _resolve_one(self, wanted: DatasetFile) -> ResolvedFile:
+        found = self._locate(wanted, fetch=True)
+        return _verified(found.label, found.read(), wanted.sha256)
+
+    def _locate(self, wanted: DatasetFile, fetch: bool) -> LocatedFile:
+        """Where ``wanted`` is, in the order of the module's docstring; fetched first when ``fetch`` allows."""
         looked: list[str] = []
         if os.path.isabs(wanted.path):
             candidates = [Path(wanted.path)]
@@ -158,35 +208,30 @@ class DataLocator:
             candidates = [self.data_dir / wanted.path] if self.data_dir else []
         for path in candidates:
             looked.append(str(path))
-            if path.is_file():
-                return _verified(str(path), _read(path), wanted.sha256)
-            if path.exists():
-                raise DataError(path, "is not a file")
+            found = _on_disk(path)
+            if found is not None:
+                return found
         if os.path.isabs(wanted.path):
             raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")")
         if self.use_embedded:
             packed = EMBEDDED_ROOT / (wanted.path + EMBEDDED_SUFFIX)
             looked.append("the embedded data")
             if packed.is_file():
-                label = f"<embedded>/{wanted.path}"
-                try:
-                    data = lzma.decompress(packed.read_bytes())
-                except lzma.LZMAError as exc:
-                    raise DataError(label, f"embedded copy is corrupt ({exc})") from None
-                return _verified(label, data, wanted.sha256)
+                return LocatedFile(f"<embedded>/{wanted.path}", packed, "xz")
         store = self._store()
         if store is not None:
             looked.append(f"the datasets installed in {store.root}")
             for root in store.installed_roots():
-                path = root / wanted.path
-                if path.is_file():
-                    return _verified(str(path), _read(path), wanted.sha256)
+                found = _on_disk(root / wanted.path)
+                if found is not None:
+                    return found
             provider = store.registry.providing(wanted.path)
-            if provider is not None and self.download:
+            if provider is not None and self.download and fetch:
                 path = store.fetch(provider.name) / wanted.path
-                if not path.is_file():
+                found = _on_disk(path)
+                if found is None:
                     raise DataError(wanted.path, f"not in dataset {provider.name!r} (fetched to {path.parent})")
-                return _verified(str(path), _read(path), wanted.sha256)
+                return found
             if provider is not None:
                 expected = ", ".join(f.path for f in provider.files)
                 raise DataError(
@@ -197,6 +242,49 @@ class DataLocator:
                 )
         hint = "" if self.data_dir else "; point --data-dir or $HARNESS_DATA_DIR at a copy"
         raise DataError(wanted.path, "dataset file not found (looked in: " + ", ".join(looked) + ")" + hint)
+
+
+@dataclass(frozen=True)
+class LocatedFile:
+    """A found file: how messages name it, where it lies, and how it is packed (``None``: plain)."""
+
+    label: str
+    path: Path
+    packing: Packing | None = None
+
+    def read(self) -> bytes:
+        """The content, decompressed; a damaged archive is a :class:`DataError` naming it."""
+        data = _read(self.path)
+        if self.packing is None:
+            return data
+        try:
+            return lzma.decompress(data) if self.packing == "xz" else gzip.decompress(data)
+        except (lzma.LZMAError, OSError, EOFError, zlib.error) as exc:
+            what = "embedded copy" if self.packing == "xz" else "gzip file"
+            raise DataError(self.label, f"{what} is corrupt ({exc})") from None
+
+
+def _on_disk(path: Path) -> LocatedFile | None:
+    """``path`` itself, else ``path.gz`` beside it (read decompressed), else ``None``."""
+    if path.is_file():
+        return LocatedFile(str(path), path)
+    if path.exists():
+        raise DataError(path, "is not a file")
+    packed = path.with_name(path.name + GZIP_SUFFIX)
+    if packed.is_file():
+        return LocatedFile(str(packed), packed, "gz")
+    return None
+
+
+def identity_names(paths: Sequence[str]) -> dict[str, str]:
+    """Each path's name in a dataset identity: relative paths as they are, absolute ones from their common folder.
+
+    ``/home/me/sets/mine/corpus.jsonl`` and ``/home/me/sets/mine/qrels/test.tsv`` are ``corpus.jsonl`` and
+    ``qrels/test.tsv``; a single absolute file is its file name.
+    """
+    absolute = [p for p in paths if os.path.isabs(p)]
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute]) if absolute else ""
+    return {p: PurePosixPath(Path(p).relative_to(root)).as_posix() if os.path.isabs(p) else p for p in paths}
 
 
 def _host_registry() -> DatasetRegistry:

@@ -25,7 +25,8 @@ from harness.data.registry import Dataset, DatasetRegistry
 from harness.data.unpack import unpack
 from harness.digests import file_sha256
 from harness.errors import DataError
-from harness.home import harness_home, relax_modes, remove_stale_partials
+from harness.file_modes import relax_modes
+from harness.home import harness_home, remove_stale_partials
 
 MANIFEST = ".harness-dataset.json"
 DOWNLOADS = ".downloads"

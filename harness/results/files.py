@@ -12,15 +12,18 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.file_modes import file_mode
 
 SCHEMA_VERSION = 1
 LEADERBOARD_FILE = "leaderboard.json"
@@ -65,9 +68,10 @@ def write_json_atomic(path: Path, value: Any) -> None:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a synced temporary file and a rename.
 
-    A folder that cannot be written (read-only, full, a file in the way) is one
-    :class:`HarnessError` naming it; the temporary file is removed and whatever
-    ``path`` held before is left as it was.
+    The file gets the mode a plain ``open()`` would give it (0644 under umask 022), not the private 0600 of
+    the temporary: results, leaderboards, baselines and pages are meant to be shared.  A folder that cannot be
+    written (read-only, full, a file in the way) is one :class:`HarnessError` naming it; the temporary file is
+    removed and whatever ``path`` held before is left as it was.
     """
     path = Path(path)
     try:
@@ -79,6 +83,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise _write_error(path, exc) from exc
     try:
         with handle:
+            os.chmod(handle.name, file_mode())
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -117,35 +122,133 @@ def remove_stale_temporaries(out_dir: Path) -> None:
                 stale.unlink(missing_ok=True)
 
 
-def read_result(path: Path) -> dict[str, Any] | None:
-    """A finished result, or None when the file is absent, unreadable or not of our schema."""
+class UnreadableResult(HarnessError):
+    """A file named like a result (``TASK@SPLIT.json``) that cannot be used, and why: torn, not ours, incomplete."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{path}: unreadable result ({reason})")
+
+
+class UnreadableResultWarning(UserWarning):
+    """An unreadable result left out of what was built from its folder; ``harness`` shows it as one warning line."""
+
+
+RESULT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "main_score": (int, float),
+    "metrics": dict,
+    "n_examples": int,
+    "date": str,
+    "encoder": dict,
+    "encoder.name": str,
+    "encoder.fingerprint_sha256": str,
+    "task": dict,
+    "task.name": str,
+    "task.split": str,
+    "task.family": str,
+    "task.main_metric": str,
+    "task.dataset": dict,
+    "task.dataset.sha256": str,
+}
+"""The fields the leaderboard, ``harness check`` and ``harness compare`` read, with their JSON types."""
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    """A finished result; :class:`UnreadableResult` says why ``path`` is none (absent, torn, not of our schema)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
-        return None
-    if not isinstance(record.get("main_score"), (int, float)):
-        return None
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UnreadableResult(path, f"cannot read it: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableResult(path, f"not valid UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableResult(path, f"invalid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise UnreadableResult(path, f"expected a JSON object, found {_json_type(type(record))}")
+    if record.get("schema_version") != SCHEMA_VERSION:
+        found = record.get("schema_version")
+        raise UnreadableResult(path, f"schema_version {found!r}; this harness reads {SCHEMA_VERSION}")
+    for name, kind in RESULT_FIELDS.items():
+        problem = _field_problem(record, name, kind)
+        if problem:
+            raise UnreadableResult(path, problem)
+    if not math.isfinite(record["main_score"]):
+        raise UnreadableResult(path, f"field 'main_score' is {record['main_score']}, not a finite number")
     return record
 
 
-def iter_results(folder: Path) -> Iterable[tuple[Path, dict[str, Any]]]:
-    """Every valid result file under ``folder`` (leaderboards and temporaries excluded)."""
+def _field_problem(record: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> str:
+    """What is wrong with the dotted field ``name`` of ``record`` (its parents already checked), or ``""``."""
+    value: Any = record
+    for part in name.split("."):
+        if part not in value:
+            return f"missing field {name!r}"
+        value = value[part]
+    expected = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, expected) or isinstance(value, bool):
+        wanted = "a number" if expected == (int, float) else f"a {_json_type(expected[0])}"
+        return f"field {name!r} must be {wanted}, found {_json_type(type(value))}"
+    return ""
+
+
+JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _json_type(kind: type) -> str:
+    return "null" if kind is type(None) else JSON_TYPES.get(kind, kind.__name__)
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """A finished result, or None when the file is absent or unreadable (a run recomputes it)."""
+    try:
+        return load_result(path)
+    except UnreadableResult:
+        return None
+
+
+def warn_unreadable(error: UnreadableResult, consequence: str = "skipped") -> None:
+    """``<file>: unreadable result (<why>); <consequence>`` as a warning, which a library caller may filter."""
+    warnings.warn(f"{error}; {consequence}", UnreadableResultWarning, stacklevel=2)
+
+
+def _is_result_name(path: Path) -> bool:
+    """Result files are named ``TASK@SPLIT.json``; other JSON beside them (a baseline, a report) is not one."""
+    return "@" in path.stem
+
+
+def iter_results(
+    folder: Path, on_unreadable: Callable[[UnreadableResult], None] | None = None
+) -> Iterable[tuple[Path, dict[str, Any]]]:
+    """Every valid result file under ``folder`` (leaderboards and temporaries excluded).
+
+    A file named like a result that cannot be used is handed to ``on_unreadable`` (by default a warning that
+    it is left out), never silently dropped: a torn file must not look like a task that was never run.
+    Other JSON files (baselines, reports) are not results and are passed over.
+    """
     if not folder.is_dir():
         raise HarnessError(f"{folder}: results folder does not exist")
     for path in sorted(folder.rglob("*.json")):
         if path.name == LEADERBOARD_FILE or path.name.startswith("."):
             continue
-        record = read_result(path)
-        if record is not None and "task" in record and "encoder" in record:
-            yield path, record
+        try:
+            record = load_result(path)
+        except UnreadableResult as error:
+            if _is_result_name(path):
+                (on_unreadable or warn_unreadable)(error)
+            continue
+        yield path, record
 
 
-def build_leaderboard(folder: Path) -> dict[str, Any]:
-    """Aggregate a results folder: one row per result, and per encoder the mean main score per family."""
+def build_leaderboard(folder: Path, on_unreadable: Callable[[UnreadableResult], None] | None = None) -> dict[str, Any]:
+    """Aggregate a results folder: one row per result, and per encoder the mean main score per family.
+
+    An unreadable result file goes to ``on_unreadable``, by default a warning that it is left out of the
+    leaderboard (so the runner's leaderboard after each task says so too).
+    """
+    report = on_unreadable or (lambda error: warn_unreadable(error, "left out of the leaderboard"))
     rows = []
-    for path, record in iter_results(folder):
+    for path, record in iter_results(folder, report):
         task = record["task"]
         rows.append(
             {

@@ -134,7 +134,8 @@ def _bar_chart(grid: FamilyGrid, colours: dict[str, str]) -> str:
 
 def _runs_section(folder: Path) -> str:
     blocks = []
-    for path, record in iter_results(folder):
+    # The board built from this folder has already said which files are unreadable and left out.
+    for path, record in iter_results(folder, on_unreadable=lambda _error: None):
         encoder, task = record["encoder"], record["task"]
         facts = {
             "fingerprint": encoder.get("fingerprint"),

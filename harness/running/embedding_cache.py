@@ -19,7 +19,9 @@ A shard is hashed before its rows are used.  One that is missing, truncated or
 altered is dropped from the index and deleted, and its texts are encoded again:
 the cache may lose work, never give wrong vectors.  When the cache outgrows its
 size limit (``HARNESS_CACHE_MAX_BYTES``, default 10 GiB), the least recently
-used shards go first.
+used shards go first.  An index that is no database any more (torn by a crash,
+overwritten) is one error naming it and its remedy, ``harness cache clear``, which
+can empty the cache without reading it (:func:`discard`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ MAX_BYTES_ENV = "HARNESS_CACHE_MAX_BYTES"
 CACHE_DIR_ENV = "HARNESS_CACHE_DIR"
 LOOKUP_BATCH = 500
 """Keys per ``IN (...)`` query: well under SQLite's bound-parameter limit."""
+INDEX_FILE = "index.sqlite"
+INDEX_FILES = (INDEX_FILE, f"{INDEX_FILE}-wal", f"{INDEX_FILE}-shm", f"{INDEX_FILE}-journal")
+"""The index and the files SQLite keeps beside it."""
+CORRUPTION = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+"""SQLite's names for a file that is no database, or a damaged one."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shards (
@@ -96,6 +103,33 @@ class CacheStats:
     max_bytes: int
     by_encoder: dict[str, tuple[int, int]]
     """encoder name -> (vectors, bytes)."""
+
+
+class CorruptCacheIndex(HarnessError):
+    """The cache's index is no SQLite database any more, so no vector in the cache can be found."""
+
+    def __init__(self, folder: Path, exc: sqlite3.DatabaseError) -> None:
+        self.folder = folder
+        super().__init__(
+            f"embedding cache {folder}: its index {folder / INDEX_FILE} is unreadable ({exc}); "
+            f"'harness cache clear --cache {folder}' empties the cache (--no-cache runs without it)"
+        )
+
+
+def discard(folder: Path) -> int:
+    """Empty a cache whose index is unreadable, without opening it; return how many shards went.
+
+    Without its index no shard can be found (nor told apart by encoder), so every shard goes, and the index
+    with the files SQLite keeps beside it: the next run starts an empty cache there.
+    """
+    shards = list((folder / "shards").glob("*.npy"))
+    index = [folder / name for name in INDEX_FILES]  # first: nothing may name a shard about to vanish
+    for path in [*index, *shards, *(folder / "shards").glob(".*.npy.tmp")]:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise HarnessError(f"embedding cache {folder}: cannot remove {path} ({exc.strerror or exc})") from None
+    return len(shards)
 
 
 class EmbeddingCache:
@@ -253,11 +287,16 @@ class EmbeddingCache:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.folder / "index.sqlite", timeout=60, isolation_level=None)
+        """A connection to the index; a damaged index is a :class:`CorruptCacheIndex`, wherever it shows."""
+        db = sqlite3.connect(self.folder / INDEX_FILE, timeout=60, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=60000")
             yield db
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", None) in CORRUPTION:
+                raise CorruptCacheIndex(self.folder, exc) from None
+            raise
         finally:
             db.close()
 

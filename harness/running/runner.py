@@ -4,15 +4,25 @@ The runner knows no concrete encoder or task: it builds them through the
 catalogue, hands each task an :class:`EncodingSession`, and writes what the task
 returns.  A pair (encoder, task@split) whose result file already exists for the
 same encoder fingerprint (and the same dataset, where the task pins it) is
-skipped, so a run that was interrupted resumes where it stopped.  Vectors go
+skipped, so a run that was interrupted resumes where it stopped.  "The same dataset" is
+decided by content: every file the task reads has the sha256 it had (its pin,
+or its bytes hashed now, through a cache keyed by path, size and mtime), under
+the same name relative to its dataset root; an edited file is rerun.  Vectors go
 through the embedding cache (:mod:`harness.running.embedding_cache`), so a task rerun with
 ``--force``, or another task with the same texts, does not embed them again.
+
+Under torchrun every rank runs this same loop over the same tasks
+(:mod:`harness.running.world`): each builds the encoder on its own device and
+encodes its shard of each task's texts; rank 0 decides what is already done
+(the others follow its answer), and only rank 0 writes result files and the
+leaderboard.  A task that fails on any rank fails on all, with one message.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +32,10 @@ from tqdm.auto import tqdm
 
 from harness import __version__
 from harness.catalog import Catalog, TaskRef
-from harness.data.locate import DataLocator
+from harness.data.locate import DataLocator, identity_names
 from harness.encoder import Capability, Encoder
 from harness.environment import device_description, software_versions
-from harness.errors import HarnessError, one_line
+from harness.errors import EncoderRaised, HarnessError, one_line
 from harness.results.files import (
     SCHEMA_VERSION,
     canonical_sha256,
@@ -38,6 +48,7 @@ from harness.results.files import (
 )
 from harness.running.embedding_cache import EmbeddingCache
 from harness.running.session import EncodingSession
+from harness.running.world import World, current_world
 from harness.task import PerExample, Task, TaskOutput
 
 
@@ -72,6 +83,8 @@ class TaskOutcome:
     main_metric: str = ""
     error: str | None = None
     seconds: float = 0.0
+    traceback: str | None = None
+    """For a plugin's exception: its traceback, which ``harness run`` prints under ``HARNESS_DEBUG=1``."""
 
 
 @dataclass
@@ -102,21 +115,27 @@ def run(
     """
     label = options.label or catalog.result_label(encoder_name, options.encoder_options)  # bad options fail here
     tasks = [(ref, catalog.build_task(ref)) for ref in refs]  # unknown names fail before any model loads
+    plugins = {ref.name: catalog.task_registration(ref.name).plugin for ref in refs}
+    encoder_plugin = catalog.encoder_registration(encoder_name).plugin
     locator = DataLocator.from_settings(options.data_dir, catalog.datasets, options.download)
+    world = current_world()
     encoder = catalog.build_encoder(encoder_name, options.encoder_options)
     encoder.name = label
     encoder_block = _encoder_block(encoder)
     embeds = Capability.VECTORS in EncodingSession(encoder).capabilities
     cache = EmbeddingCache(options.cache_dir) if options.cache and embeds else None
-    remove_stale_temporaries(options.out_dir)
+    if world.is_main:
+        remove_stale_temporaries(options.out_dir)
     report = RunReport(encoder=encoder_name)
-    bar = tqdm(tasks, desc="tasks", unit="task", disable=None if options.progress is None else not options.progress)
+    quiet = not world.is_main or (options.progress is False)
+    bar = tqdm(tasks, desc="tasks", unit="task", disable=True if quiet else None if options.progress is None else False)
     for ref, task in bar:
         bar.set_postfix_str(str(ref))
         split = ref.split or task.default_split
-        outcome = _run_one(task, split, encoder, encoder_block, locator, options, cache)
+        blame = Blame(encoder_plugin, plugins[ref.name])
+        outcome = _run_one(task, split, encoder, encoder_block, locator, options, cache, blame, world)
         report.outcomes.append(outcome)
-        if outcome.status == "done":
+        if outcome.status == "done" and world.is_main:
             write_leaderboard(options.out_dir)
         if on_outcome is not None:
             on_outcome(outcome)
@@ -130,7 +149,9 @@ def _run_one(
     encoder_block: dict[str, Any],
     locator: DataLocator,
     options: RunOptions,
-    cache: EmbeddingCache | None = None,
+    cache: EmbeddingCache | None,
+    blame: Blame,
+    world: World,
 ) -> TaskOutcome:
     ref = f"{task.name}@{split}"
     path = result_path(options.out_dir, encoder.name, task.name, split)
@@ -139,31 +160,89 @@ def _run_one(
         identity = task.dataset_identity(split)
     except HarnessError as exc:  # e.g. a bad setting the task reads from the environment
         return TaskOutcome(ref, "failed", error=str(exc))
-    if not options.force:
-        existing = read_result(path)
-        if existing is not None and _is_same_work(existing, encoder_block, declared, identity):
-            return TaskOutcome(ref, "skipped", path, existing["main_score"], task.main_metric)
+    names = identity_names([f.path for f in declared])
+    done = None
+    if world.is_main and not options.force:
+        done = _done_before(path, encoder_block, locator, declared, names, identity)
+    done = world.broadcast(done)  # rank 0's answer for every rank: the ranks must run the same tasks
+    if done is not None:
+        return TaskOutcome(ref, "skipped", path, done, task.main_metric)
     if not task.uses & EncodingSession(encoder).capabilities:
         return TaskOutcome(ref, "not-applicable", error=_capability_mismatch(task, encoder))
     started = time.perf_counter()
+    record: dict[str, Any] = {}
+    error: Exception | None = None
     try:
         files = locator.resolve(declared)
         session = EncodingSession(
-            encoder, progress=options.progress, cache=cache, fingerprint_sha256=_cache_namespace(encoder_block)
+            encoder,
+            progress=options.progress,
+            cache=cache,
+            fingerprint_sha256=_cache_namespace(encoder_block),
+            world=world,
         )
         output = task.evaluate(session, files, split)
+        session.settle()
         total = time.perf_counter() - started
-        record = _record(
-            task, split, encoder_block, _checked_output(task, output), files.sha256(), session, total, options
+        file_hashes = {names[p]: sha for p, sha in files.sha256().items()}
+        checked = _checked_output(task, output, blame.task)
+        record = _record(task, split, encoder_block, checked, file_hashes, session, total, options)
+    except Exception as exc:  # every rank hears of it: the task fails on all of them, with one message
+        error = exc
+    try:
+        world.agree(error)
+    except EncoderRaised as exc:  # the encoder plugin's own exception, inside encode or rank
+        return TaskOutcome(
+            ref,
+            "failed",
+            error=f"plugin {blame.encoder!r}: {exc}",
+            seconds=time.perf_counter() - started,
+            traceback=_traceback(exc.__cause__ or exc),
         )
     except HarnessError as exc:
         return TaskOutcome(ref, "failed", error=str(exc), seconds=time.perf_counter() - started)
-    except Exception as exc:  # a bug in a task or encoder plugin: one line, the run goes on
+    except Exception as exc:  # a bug in the task's plugin: one line naming it, the run goes on
         return TaskOutcome(
-            ref, "failed", error=f"{type(exc).__name__}: {one_line(exc)}", seconds=time.perf_counter() - started
+            ref,
+            "failed",
+            error=f"plugin {blame.task!r}: task {task.name!r} raised {type(exc).__name__}: {one_line(exc)}",
+            seconds=time.perf_counter() - started,
+            traceback=_traceback(exc),
         )
-    write_json_atomic(path, record)
-    return TaskOutcome(ref, "done", path, record["main_score"], task.main_metric, seconds=total)
+    if world.is_main:
+        write_json_atomic(path, record)
+    return TaskOutcome(
+        ref, "done", path, record["main_score"], task.main_metric, seconds=record["timings"]["total_seconds"]
+    )
+
+
+def _done_before(
+    path: Path,
+    encoder_block: dict[str, Any],
+    locator: DataLocator,
+    declared: list[Any],
+    names: dict[str, str],
+    identity: dict[str, str],
+) -> float | None:
+    """The main score of a finished result of the same work at ``path``, or None (run the task)."""
+    existing = read_result(path)
+    if existing is None:
+        return None
+    current = locator.current_sha256(declared)
+    data_now = None if current is None else {names[p]: sha for p, sha in current.items()}
+    return float(existing["main_score"]) if _is_same_work(existing, encoder_block, data_now, identity) else None
+
+
+@dataclass(frozen=True)
+class Blame:
+    """The plugins behind a task's run, named when their code raises or answers wrongly."""
+
+    encoder: str
+    task: str
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
 
 
 def _cache_namespace(encoder_block: dict[str, Any]) -> str:
@@ -185,8 +264,9 @@ def _capability_mismatch(task: Task, encoder: Encoder) -> str:
 
 
 def _is_same_work(
-    existing: dict[str, Any], encoder_block: dict[str, Any], declared: list[Any], identity: dict[str, str]
+    existing: dict[str, Any], encoder_block: dict[str, Any], data_now: dict[str, str] | None, identity: dict[str, str]
 ) -> bool:
+    """Whether ``existing`` was made by this encoder on these bytes (``data_now``: name -> sha256; None: unknown)."""
     try:
         if existing["encoder"]["fingerprint_sha256"] != encoder_block["fingerprint_sha256"]:
             return False
@@ -195,10 +275,7 @@ def _is_same_work(
             return False
     except (KeyError, TypeError, AttributeError):
         return False
-    pinned = {f.path: f.sha256 for f in declared}
-    if all(pinned.values()):
-        return recorded == pinned
-    return set(recorded) == set(pinned)
+    return data_now is not None and recorded == data_now
 
 
 def _encoder_block(encoder: Encoder) -> dict[str, Any]:
@@ -221,9 +298,16 @@ def _encoder_block(encoder: Encoder) -> dict[str, Any]:
     }
 
 
-def _checked_output(task: Task, output: TaskOutput) -> TaskOutput:
+def _checked_output(task: Task, output: TaskOutput, plugin: str) -> TaskOutput:
+    """``output`` with plain floats, or a :class:`HarnessError` naming the task's plugin and what is wrong."""
     if not isinstance(output, TaskOutput):
-        raise HarnessError(f"task {task.name!r} returned {type(output).__name__}, not a TaskOutput")
+        raise HarnessError(f"plugin {plugin!r}: task {task.name!r} returned {type(output).__name__}, not a TaskOutput")
+    if task.main_metric not in output.metrics:
+        found = ", ".join(sorted(output.metrics)[:8]) or "none"
+        raise HarnessError(
+            f"plugin {plugin!r}: task {task.name!r} returned metrics without its main metric "
+            f"{task.main_metric!r} (metrics: {found})"
+        )
     metrics = {}
     for key, value in output.metrics.items():
         number = float(value)

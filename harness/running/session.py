@@ -9,6 +9,13 @@ before (by any task or run, for the same encoder fingerprint) come from the cach
 and only the rest reach the encoder.  It also keeps the encode time, so results
 can report encoding and evaluation separately.  For an encoder that ranks a corpus instead (BM25), it
 passes ``rank`` through with the same timing and checks the ranking it returns.
+
+Under torchrun (:mod:`harness.running.world`) every rank calls ``encode`` with the
+same texts; the texts still missing after the cache are split into contiguous
+shards of about equal characters (the one measure of tokens every encoder
+shares), cut between chunks of :data:`CHUNK_TEXTS`, each rank encodes its own shard, and the vectors are gathered, so every
+rank returns the same matrix a single process would.  A task that shards its own
+work (retrieval's corpus) calls :meth:`EncodingSession.local` for this rank's texts.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from harness.encoder import Capability, Encoder, Ranking, TextKind
-from harness.errors import EncoderOutputError, HarnessError, one_line
+from harness.errors import EncoderOutputError, EncoderRaised, HarnessError, one_line
 from harness.running.embedding_cache import EmbeddingCache
+from harness.running.world import World
 
 CHUNK_TEXTS = 2048
 """Texts per call to ``Encoder.encode``: large enough that per-call overhead vanishes,
@@ -40,8 +48,12 @@ class EncodingSession:
         chunk_texts: int = CHUNK_TEXTS,
         cache: EmbeddingCache | None = None,
         fingerprint_sha256: str | None = None,
+        world: World | None = None,
     ) -> None:
-        """``cache`` (with the encoder's ``fingerprint_sha256``) supplies vectors encoded before and keeps new ones."""
+        """``cache`` (with the encoder's ``fingerprint_sha256``) supplies vectors encoded before and keeps new ones.
+
+        ``world``: the ranks that share the encoding (default: this process alone).
+        """
         if cache is not None and not fingerprint_sha256:
             raise ValueError("an embedding cache needs the encoder's fingerprint_sha256")
         self.encoder = encoder
@@ -49,17 +61,39 @@ class EncodingSession:
         self.chunk_texts = chunk_texts
         self.cache = cache
         self.fingerprint_sha256 = fingerprint_sha256 or ""
+        self.world = world or World()
+        self._local_counts = np.zeros(3, dtype=np.int64)
+        """Texts requested, from the cache and encoded by :meth:`local` on this rank, not yet in the totals."""
         self.seconds = 0.0
         self.texts_requested = 0
         self.texts_encoded = 0
         self.texts_from_cache = 0
 
     def __call__(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        """Vectors of ``texts`` (every rank passes the same texts and gets every vector; the work is shared)."""
         started = time.perf_counter()
         try:
-            return self._encode(texts, TextKind(kind))
+            return self._encode(texts, TextKind(kind), shared=True)
         finally:
             self.seconds += time.perf_counter() - started
+
+    def local(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+        """Vectors of this rank's own ``texts``, encoded here alone (no other rank takes part)."""
+        started = time.perf_counter()
+        try:
+            return self._encode(texts, TextKind(kind), shared=False)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def counts(self) -> tuple[int, int, int]:
+        """Texts requested, taken from the cache and encoded, over every rank's work so far."""
+        return self.texts_requested, self.texts_from_cache, self.texts_encoded
+
+    def settle(self) -> None:
+        """Add every rank's :meth:`local` counts to the totals (every rank calls this, after a task)."""
+        local = self.world.all_gather_rows(self._local_counts.reshape(1, 3)).sum(axis=0)
+        self.texts_requested, self.texts_from_cache, self.texts_encoded = np.add(self.counts(), local).tolist()
+        self._local_counts = np.zeros(3, dtype=np.int64)
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -89,7 +123,7 @@ class EncodingSession:
         except HarnessError:
             raise
         except Exception as exc:
-            raise EncoderOutputError(f"encoder {self._name()!r} raised {type(exc).__name__}: {one_line(exc)}") from exc
+            raise EncoderRaised(f"encoder {self._name()!r} raised {type(exc).__name__}: {one_line(exc)}") from exc
 
     def _name(self) -> str:
         return self.encoder.name or type(self.encoder).__name__
@@ -113,42 +147,63 @@ class EncodingSession:
             raise EncoderOutputError(f"encoder {name!r} ranked with NaN or infinite scores")
         return Ranking(indices.astype(np.int64), scores)
 
-    def _encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], kind: TextKind, *, shared: bool) -> np.ndarray:
         if Capability.VECTORS not in self.capabilities:
             raise HarnessError(f"encoder {self._name()!r} has no dense vectors (it ranks a corpus)")
         _check_texts(texts)
+        world = self.world if shared else World()
         unique = list(dict.fromkeys(texts))
         slot = {text: i for i, text in enumerate(unique)}
         dim = int(self.encoder.dim or 0)
         vectors = np.empty((len(unique), dim), dtype=np.float32)
         cached = self.cache.get(self.fingerprint_sha256, kind, unique, dim) if self.cache is not None else {}
+        lacking = np.ones(len(unique), dtype=bool)
+        lacking[list(cached)] = False
+        lacking = world.union(lacking)  # a text any rank lacks is encoded: every rank then splits the same list
         for position, vector in cached.items():
             vectors[position] = vector
-        missing = [i for i in range(len(unique)) if i not in cached]
-        order = sorted(missing, key=lambda i: -len(unique[i]))
-        self.texts_requested += len(texts)
-        self.texts_from_cache += len(cached)
-        self.texts_encoded += len(missing)
+        order = sorted(np.flatnonzero(lacking).tolist(), key=lambda i: -len(unique[i]))
+        # Shards of whole chunks: each chunk reaches the encoder exactly as in one process (the same batches, the
+        # same padding), so the vectors are those one process computes, to the last bit.
+        start, stop = world.shard([len(unique[i]) for i in order], align=self.chunk_texts)
+        counts = (len(texts), len(unique) - len(order), len(order))
+        if shared:
+            self.texts_requested, self.texts_from_cache, self.texts_encoded = np.add(self.counts(), counts).tolist()
+        else:
+            self._local_counts = np.add(self._local_counts, counts)
+        mine, error = np.empty((0, dim), dtype=np.float32), None
+        try:
+            mine = self._encode_rows(unique, order[start:stop], kind, dim, start)
+        except Exception as exc:  # every rank must hear of it before the gather
+            error = exc
+        world.agree(error)
+        vectors[order] = world.all_gather_rows(mine)
+        return _reorder(vectors, slot, texts)
+
+    def _encode_rows(self, unique: list[str], rows: list[int], kind: TextKind, dim: int, offset: int) -> np.ndarray:
+        """The vectors of ``unique[rows]``, a chunk per call to the encoder, each chunk cached as it comes."""
+        out = np.empty((len(rows), dim), dtype=np.float32)
         with tqdm(
-            total=len(missing),
+            total=len(rows),
             desc=f"encoding {kind.value}s",
             unit="text",
             disable=self._progress_disabled(),
             leave=False,
             dynamic_ncols=True,
         ) as bar:
-            for start in range(0, len(order), self.chunk_texts):
-                rows = order[start : start + self.chunk_texts]
-                chunk = [unique[i] for i in rows]
-                out = self._checked(self._call(self.encoder.encode, chunk, kind), len(chunk), dim, start)
-                vectors[rows] = out
+            for start in range(0, len(rows), self.chunk_texts):
+                chunk = [unique[i] for i in rows[start : start + self.chunk_texts]]
+                vectors = self._checked(self._call(self.encoder.encode, chunk, kind), len(chunk), dim, offset + start)
+                out[start : start + len(chunk)] = vectors
                 if self.cache is not None:
-                    self.cache.put(self._name(), self.fingerprint_sha256, kind, chunk, out)
+                    self.cache.put(self._name(), self.fingerprint_sha256, kind, chunk, vectors)
                 bar.update(len(chunk))
-        return _reorder(vectors, slot, texts)
+        return out
 
     def _progress_disabled(self) -> bool | None:
-        # None lets tqdm decide: bars on a terminal, quiet when output is a pipe or file.
+        # None lets tqdm decide: bars on a terminal, quiet when output is a pipe or file; one rank's bar only.
+        if not self.world.is_main:
+            return True
         return None if self.progress is None else not self.progress
 
     def _checked(self, out: Any, n: int, dim: int, offset: int) -> np.ndarray:

@@ -194,3 +194,25 @@ def test_periodic_evaluation_on_a_harness_task(pairs_file: Path, tmp_path: Path)
     assert [r["step"] for r in evaluations] == [2, 4]
     assert all(r["task"] == "stsb@test" and r["metric"] == "cosine_spearman" for r in evaluations)
     assert all(-1 <= r["score"] <= 1 for r in evaluations)
+
+
+def test_pairs_and_checkpoints_get_the_modes_the_umask_gives(tmp_path: Path, capsys) -> None:
+    """``tempfile`` makes 0600 files and 0700 folders; what ``mine-pairs`` and ``train`` leave is shared as usual."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(6):
+        words = " ".join(WORDS[(i + j) % len(WORDS)] for j in range(12))
+        (corpus / f"doc{i}.md").write_text(f"# Part {i}\n\n{words}\n\n{words[::-1]}\n")
+    before = os.umask(0o022)
+    try:
+        pairs, run = tmp_path / "pairs.jsonl", tmp_path / "run"
+        assert main(["mine-pairs", "text", str(corpus), "--out", str(pairs), "--min-words", "3"]) == 0
+        train_args = ["--preset", "cpt-micro", "--max-length", "16", "--batch-size", "4", "--steps", "1"]
+        assert main(["train", *train_args, "--pairs", str(pairs), "--out", str(run)]) == 0, capsys.readouterr().err
+    finally:
+        os.umask(before)
+    assert pairs.stat().st_mode & 0o777 == 0o644
+    model = run / "final"
+    assert model.is_dir(), sorted(p.name for p in run.iterdir())
+    assert model.stat().st_mode & 0o777 == 0o755
+    assert {p.name: p.stat().st_mode & 0o777 for p in model.iterdir()} == {p.name: 0o644 for p in model.iterdir()}

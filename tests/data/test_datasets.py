@@ -119,6 +119,8 @@ PAPER_DATASETS = {
     "sts": {"sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"},
     "codesearchnet": {f"codesearchnet-{lang}" for lang in ("go", "java", "javascript", "php", "python", "ruby")},
     "cosqa": {"cosqa"},
+    "dpr": {"dpr-wikipedia", "dpr-nq-test", "dpr-trivia-test"},
+    "msmarco": {"msmarco-passage"},
 }  # fmt: skip
 
 

@@ -16,14 +16,25 @@ from harness.data.locate import DataLocator
 from harness.errors import HarnessError
 from harness.plugins.tasks.retrieval import dense_search
 from harness.plugins.tasks.retrieval import tasks as retrieval
-from harness.plugins.tasks.retrieval.dense_search import SearchMode, VectorFile, exact_search, normalized
+from harness.plugins.tasks.retrieval.dense_search import (
+    SearchMode,
+    VectorFile,
+    canonical_top_k,
+    exact_search,
+    normalized,
+)
 
 
 def flat_search(queries: np.ndarray, documents: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The search retrieval used before block search: one IndexFlatIP over the whole corpus."""
+    """The search retrieval used before block search: one IndexFlatIP over the whole corpus, its ties in row order.
+
+    faiss orders documents of exactly equal score as its heap leaves them (random float32 data has a few such
+    pairs); block search orders them by row, so the reference is put in that order too.
+    """
     index = faiss.IndexFlatIP(documents.shape[1])
     index.add(documents)
-    return index.search(queries, min(k, index.ntotal))
+    k = min(k, index.ntotal)
+    return canonical_top_k(*index.search(queries, k), k)
 
 
 def on_disk(folder: Path, documents: np.ndarray) -> VectorFile:
@@ -50,7 +61,7 @@ def test_block_search_equals_flat_search(tmp_path: Path, n_docs, n_queries, dim,
         scores, rows = exact_search(queries, corpus, k, rows_per_block=per_block)
         assert scores.shape == rows.shape == (n_queries, min(k, n_docs))
         np.testing.assert_array_equal(scores, expected_scores)  # bit for bit
-        np.testing.assert_array_equal(rows, expected_rows)  # no ties in random data
+        np.testing.assert_array_equal(rows, expected_rows)
 
 
 def test_fewer_queries_than_threads_agree_to_the_last_bit() -> None:
@@ -132,7 +143,9 @@ def run_cli(folder: Path, out: Path) -> tuple[int, dict | None]:
     return code, json.loads(records[0].read_text()) if records else None
 
 
-@pytest.mark.parametrize("spec", ["ivf:nlist=8,nprobe=2", "hnsw:M=8,efConstruction=16"])
+@pytest.mark.parametrize(
+    "spec", ["ivf:nlist=8,nprobe=2", "ivfpq:nlist=4,nprobe=2,m=8,nbits=4", "hnsw:M=8,efConstruction=16"]
+)
 def test_approximate_modes_record_recall(fake_plugin, monkeypatch, tmp_path: Path, spec: str) -> None:
     monkeypatch.setenv("HARNESS_RETRIEVAL_INDEX", spec)
     code, record = run_cli(beir_folder(tmp_path), tmp_path / "out")
@@ -143,6 +156,9 @@ def test_approximate_modes_record_recall(fake_plugin, monkeypatch, tmp_path: Pat
     assert 0.0 < search["recall_at_10_vs_exact"] <= 1.0
     if search["mode"] == "ivf":
         assert search["parameters"] == {"nlist": 8, "nprobe": 2}
+    if search["mode"] == "ivfpq":
+        assert search["parameters"] == {"nlist": 4, "nprobe": 2, "m": 8, "nbits": 4}
+        assert record["task"]["dataset"]["identity"] == {"search": "ivfpq:m=8,nbits=4,nlist=4,nprobe=2"}
 
 
 def test_exact_mode_is_recorded(fake_plugin, monkeypatch, tmp_path: Path) -> None:
@@ -221,3 +237,27 @@ def test_missing_scratch_folder_is_one_line(monkeypatch, tmp_path: Path) -> None
     monkeypatch.setenv("HARNESS_SCRATCH", str(tmp_path / "nope"))
     with pytest.raises(HarnessError, match="HARNESS_SCRATCH=.*no such folder"):
         evaluate(beir_folder(tmp_path), lambda texts, kind: HashingEncoder().encode(texts, kind))
+
+
+def test_ties_at_the_kth_score_go_to_the_lowest_rows_in_the_whole_corpus_and_its_shards() -> None:
+    """A bag-of-words encoder gives thousands of equal scores: which of them make the top k is decided by row.
+
+    So the top k of a corpus is the top k of its shards' top-k lists, the property sharded search relies on.
+    """
+    rng = np.random.default_rng(5)
+    documents = normalized(rng.normal(size=(6, 8)))[rng.integers(0, 6, size=5000)]  # 6 distinct vectors
+    queries = normalized(rng.normal(size=(40, 8)))
+    k = 1000
+    every_scores, every_rows = faiss.knn(queries, documents, len(documents), faiss.METRIC_INNER_PRODUCT)
+    expected = canonical_top_k(every_scores, every_rows, k)
+    scores, rows = exact_search(queries, documents, k, rows_per_block=1024)
+    np.testing.assert_array_equal(scores, expected[0])
+    np.testing.assert_array_equal(rows, expected[1])
+    shards = [(0, 2048), (2048, 3072), (3072, 5000)]
+    parts = [exact_search(queries, documents[a:b], k, rows_per_block=1024) for a, b in shards]
+    merged = canonical_top_k(
+        np.concatenate([s for s, _ in parts], axis=1),
+        np.concatenate([r + a for (_, r), (a, _) in zip(parts, shards, strict=True)], axis=1),
+        k,
+    )
+    np.testing.assert_array_equal(merged[1], rows)

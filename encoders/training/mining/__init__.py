@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from harness.encoders.training.mining.code import TEST_DIRS, is_test_file, mine_code_pairs
 from harness.encoders.training.mining.demo import demo_code_tree, demo_text_corpus
-from harness.encoders.training.mining.shared import EXCLUDED_DIRS, MiningReport
+from harness.encoders.training.mining.shared import EXCLUDED_DIRS, FileShard, MiningReport
 from harness.encoders.training.mining.text import (
     DEFAULT_MAX_WORDS,
     DEFAULT_MIN_WORDS,
@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_TEXT_PATTERNS",
     "EXCLUDED_DIRS",
     "TEST_DIRS",
+    "FileShard",
     "MiningReport",
     "demo_code_tree",
     "demo_text_corpus",

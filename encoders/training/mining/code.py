@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.encoders.training.mining.shared import (
     LINE_BREAK,
     Dedup,
+    FileShard,
     MiningReport,
     check_folder,
     check_positive,
@@ -40,6 +41,7 @@ def mine_code_pairs(
     skip_tests: bool = True,
     first_paragraph: bool = True,
     report: MiningReport | None = None,
+    shard: FileShard | None = None,
 ) -> Iterator[Pair]:
     """(docstring, implementation) pairs from Python files, as cpt-code's (text, code) pairs.
 
@@ -83,7 +85,7 @@ def mine_code_pairs(
     if isinstance(min_body_lines, bool) or not isinstance(min_body_lines, int) or min_body_lines < 0:
         raise UsageError(f"min_body_lines must be a non-negative integer, got {min_body_lines!r}")
     report = report if report is not None else MiningReport()
-    pairs = _code_pairs(root, min_doc_words, min_body_lines, skip_tests, first_paragraph, report)
+    pairs = _code_pairs(root, min_doc_words, min_body_lines, skip_tests, first_paragraph, report, shard)
     if max_pairs is not None:
         pairs = _first(pairs, max_pairs)
     return counted(pairs, report)
@@ -109,10 +111,16 @@ def is_test_file(relative: str) -> bool:
 
 
 def _code_pairs(
-    root: Path, min_doc_words: int, min_body_lines: int, skip_tests: bool, first_paragraph: bool, report: MiningReport
+    root: Path,
+    min_doc_words: int,
+    min_body_lines: int,
+    skip_tests: bool,
+    first_paragraph: bool,
+    report: MiningReport,
+    shard: FileShard | None,
 ) -> Iterator[Pair]:
     dedup = Dedup(report)
-    for path, relative in matching_files(root, ("*.py",)):
+    for path, relative in matching_files(root, ("*.py",), shard=shard):
         report.files_seen += 1
         if skip_tests and is_test_file(relative):
             report.skip(relative, "test file")

@@ -61,10 +61,30 @@ class MiningReport:
         return f"{line} -> {out}" if out is not None else line
 
 
+@dataclass(frozen=True)
+class FileShard:
+    """Shard ``index`` of ``count``: the files whose position in the sorted walk is ``index`` modulo ``count``.
+
+    ``count`` processes, one per index, mine disjoint sets of files of one tree in parallel (``harness
+    mine-pairs --shard I/N``), and together every file once; dropping duplicate pairs happens within a shard.
+    """
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> FileShard:
+        """``I/N`` with ``0 <= I < N``; anything else is a ``UsageError``."""
+        index, slash, count = text.partition("/")
+        if not (slash and index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
+            raise UsageError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+        return cls(int(index), int(count))
+
+
 def matching_files(
-    root: Path, patterns: Sequence[str], excluded: Collection[str] = EXCLUDED_DIRS
+    root: Path, patterns: Sequence[str], excluded: Collection[str] = EXCLUDED_DIRS, shard: FileShard | None = None
 ) -> list[tuple[Path, str]]:
-    """``(path, relative posix path)`` of every matching file under ``root``, sorted by the relative path."""
+    """``(path, relative posix path)`` of every matching file under ``root`` (in ``shard``), sorted by the path."""
     found: list[tuple[Path, str]] = []
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d not in excluded]
@@ -73,6 +93,8 @@ def matching_files(
                 path = Path(folder, name)
                 found.append((path, path.relative_to(root).as_posix()))
     found.sort(key=lambda item: item[1])
+    if shard is not None and shard.count > 1:
+        found = found[shard.index :: shard.count]
     return found
 
 

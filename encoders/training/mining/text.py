@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.encoders.training.mining.shared import (
     LINE_BREAK,
     Dedup,
+    FileShard,
     MiningReport,
     check_folder,
     check_positive,
@@ -49,6 +50,7 @@ def mine_text_pairs(
     seed: int = 0,
     max_pairs: int | None = None,
     report: MiningReport | None = None,
+    shard: FileShard | None = None,
 ) -> Iterator[Pair]:
     """Neighbouring text spans as positive pairs (cpt-text's pre-training signal).
 
@@ -100,17 +102,22 @@ def mine_text_pairs(
     if not patterns:
         raise UsageError("no file patterns given")
     report = report if report is not None else MiningReport()
-    pairs = _text_pairs(root, tuple(patterns), min_words, max_words, report)
+    pairs = _text_pairs(root, tuple(patterns), min_words, max_words, report, shard)
     if max_pairs is not None:
         pairs = _reservoir(pairs, max_pairs, seed)
     return counted(pairs, report)
 
 
 def _text_pairs(
-    root: Path, patterns: tuple[str, ...], min_words: int, max_words: int, report: MiningReport
+    root: Path,
+    patterns: tuple[str, ...],
+    min_words: int,
+    max_words: int,
+    report: MiningReport,
+    shard: FileShard | None,
 ) -> Iterator[Pair]:
     dedup = Dedup(report)
-    for path, relative in matching_files(root, patterns):
+    for path, relative in matching_files(root, patterns, shard=shard):
         report.files_seen += 1
         text = _read_text(path, relative, report)
         if text is None:

@@ -305,14 +305,27 @@ class UserFolderTask(_FilesTask):
         known = _checked_labels(train, files.label(train_path))
         for example in test:
             if example.label not in known:
-                raise DataError(
-                    files.label(test_path),
-                    f"field 'label': {example.label!r} does not occur in train.jsonl",
-                    line=example.line,
-                )
+                raise DataError(files.label(test_path), _unknown_label(example.label, known), line=example.line)
         return LabelledSplits(
             [e.text for e in train], [e.label for e in train], [e.text for e in test], [e.label for e in test]
         )
+
+
+def _unknown_label(label: Label, known: set[Label]) -> str:
+    """Why a test label is not among train's: absent, or of the other type (``1`` is not ``"1"`` in JSON).
+
+    Each file's labels are of one type (:func:`read_labelled_jsonl`), so a type that
+    differs from train's is the reason every test label is unknown, and says so.
+    """
+    train_label = next(iter(known))
+    if type(label) is type(train_label):
+        return f"field 'label': {label!r} does not occur in train.jsonl"
+    kinds = {str: ("a string", "strings"), int: ("an integer", "integers")}
+    there = next((f" ({k!r} is there)" for k in known if str(k) == str(label)), "")
+    return (
+        f"field 'label': {label!r} ({kinds[type(label)][0]}) does not occur in train.jsonl, whose labels are "
+        f"{kinds[type(train_label)][1]}{there}: labels must have the same type in both files"
+    )
 
 
 def _checked_labels(train: list[LabelledText], source: str) -> set[Label]:

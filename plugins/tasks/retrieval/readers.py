@@ -66,7 +66,12 @@ def read_queries(files: DataFiles, path: str) -> dict[str, str]:
 
 
 def read_qrels(files: DataFiles, path: str) -> dict[str, dict[str, int]]:
-    """``query-id <tab> corpus-id <tab> score`` lines, with an optional header line."""
+    """``query-id <tab> corpus-id <tab> score`` lines, with an optional header line.
+
+    The score is an integer relevance grade, as pytrec_eval, BEIR and MTEB take it;
+    a fraction is refused rather than truncated (0.5 would silently count as not
+    relevant), while an integer written as a float ("1.0") is that integer.
+    """
     label = files.label(path)
     qrels: dict[str, dict[str, int]] = {}
     for number, line in enumerate(files.lines(path), start=1):
@@ -76,15 +81,39 @@ def read_qrels(files: DataFiles, path: str) -> dict[str, dict[str, int]]:
         if number == 1 and fields[0].strip().lower() in {"query-id", "query_id", "qid"}:
             continue
         if len(fields) != 3:
-            raise DataError(
-                label, f"expected 3 tab-separated fields (query-id, corpus-id, score), found {len(fields)}", line=number
-            )
+            raise DataError(label, _qrels_shape_fault(line, len(fields)), line=number)
         query_id, doc_id, score = (f.strip() for f in fields)
-        try:
-            relevance = int(float(score))
-        except ValueError:
-            raise DataError(label, f"field 'score' is not a number: {score[:20]!r}", line=number) from None
-        qrels.setdefault(query_id, {})[doc_id] = relevance
+        qrels.setdefault(query_id, {})[doc_id] = _relevance(score, label, number)
     if not qrels:
         raise DataError(label, "no relevance judgements")
     return qrels
+
+
+def _qrels_shape_fault(line: str, n_fields: int) -> str:
+    """The message for a qrels line without 3 tab-separated fields, naming the likely other format."""
+    found = f"expected 3 tab-separated fields (query-id, corpus-id, score), found {n_fields}"
+    words = len(line.split())
+    if 4 in (n_fields, words):
+        return f"{found}: TREC qrels have 4 columns (query, iteration, doc, relevance), BEIR's have 3"
+    if n_fields < 3 and words == 3:
+        return f"{found}: the fields are separated by spaces, BEIR's by tabs"
+    return found
+
+
+def _relevance(score: str, label: str, line: int) -> int:
+    """An integer relevance grade from a qrels score ("1", also "1.0"); a fraction or NaN is an error."""
+    try:
+        return int(score)
+    except ValueError:
+        pass
+    try:
+        value = float(score)
+    except ValueError:
+        raise DataError(label, f"field 'score' is not a number: {score[:20]!r}", line=line) from None
+    if not value.is_integer():
+        raise DataError(
+            label,
+            f"field 'score' is {score[:20]}, not an integer grade (pytrec_eval, BEIR and MTEB take integer relevance)",
+            line=line,
+        )
+    return int(value)

@@ -22,11 +22,13 @@ are the files in ``qrels/``.
 
 from __future__ import annotations
 
+import os
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from harness import (
@@ -41,18 +43,46 @@ from harness import (
     TaskOutput,
     TaskRegister,
     TextKind,
+    World,
     capabilities_of,
     hookimpl,
+    local_encode,
+    world_of,
 )
 from harness.task import task_path
 
 from . import dense_search
-from .dense_search import SearchMode, embed_corpus, normalized, scratch_folder, search
+from .dense_search import (
+    SearchMode,
+    VectorFile,
+    corpus_dtype_from_env,
+    embed_corpus,
+    normalized,
+    scratch_folder,
+    search,
+)
 from .metrics import TOP_K, retrieval_metrics
 from .readers import Corpus, read_corpus, read_qrels, read_queries
 
-CORPUS_CHUNK = 100_000
-"""Documents encoded at a time; each chunk's vectors go to disk, so memory holds one chunk, not the corpus."""
+CORPUS_CHUNK_ENV = "HARNESS_CORPUS_CHUNK"
+CORPUS_CHUNK = 102_400
+"""Documents encoded per call (``$HARNESS_CORPUS_CHUNK`` overrides it), each chunk's vectors then written to disk:
+memory holds one chunk, not the corpus.  Under torchrun a rank's corpus shard is a run of whole chunks, so each
+chunk is encoded (same length-sorted batches) and searched (a multiple of faiss's 1024-row tile) exactly as in
+one process."""
+
+
+def corpus_chunk(world: World) -> int:
+    """:data:`CORPUS_CHUNK`, or ``$HARNESS_CORPUS_CHUNK``; a bad value is a one-line error.
+
+    Under torchrun it must be a multiple of faiss's 1024-row tile, where a shard starts.
+    """
+    text = os.environ.get(CORPUS_CHUNK_ENV) or str(CORPUS_CHUNK)
+    tile = faiss.cvar.distance_compute_blas_database_bs
+    if not text.strip().isdigit() or int(text) < 1 or (world.distributed and int(text) % tile):
+        needed = f"a positive multiple of {tile}" if world.distributed else "a positive number"
+        raise HarnessError(f"{CORPUS_CHUNK_ENV}={text!r}: expected {needed} (documents encoded per call)")
+    return int(text)
 
 
 def exact_search(queries: np.ndarray, documents: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,16 +99,35 @@ def top_documents(
     documents are embedded, the corpus a chunk at a time into a scratch file, and
     searched by cosine as ``$HARNESS_RETRIEVAL_INDEX`` says (exact by default; see
     :mod:`.dense_search`).  The third value is what ``details["search"]`` records.
+
+    Under torchrun every rank embeds every query (the work shared, the vectors
+    gathered) but only its own shard of the corpus, about equal in characters and
+    made of whole :data:`CORPUS_CHUNK` runs; it searches that shard, and the ranks' lists are
+    merged into the lists one process would find.
     """
     mode = SearchMode.from_env()  # a bad value fails before any encoding
+    dtype = corpus_dtype_from_env()
+    world = world_of(encode)
+    chunk = corpus_chunk(world)
     if Capability.RANKING in capabilities_of(encode):
         ranking = encode.rank(queries, documents, TOP_K)  # type: ignore[attr-defined]
         return ranking.scores, ranking.indices, {"mode": "encoder-ranking"}
     query_vectors = normalized(encode(queries, TextKind.QUERY))
+    start, stop = world.shard([len(d) for d in documents], align=chunk)
+    embed = local_encode(encode)
     with scratch_folder() as folder:
-        corpus = embed_corpus(documents, lambda texts: encode(texts, TextKind.DOCUMENT), folder, CORPUS_CHUNK)
-        outcome = search(query_vectors, corpus, TOP_K, mode)
-    return outcome.scores, outcome.rows, outcome.details
+        corpus: VectorFile | None = None
+        error: Exception | None = None
+        try:
+            if stop > start:
+                shard = documents[start:stop]
+                corpus = embed_corpus(shard, lambda texts: embed(texts, TextKind.DOCUMENT), folder, chunk, dtype)
+        except Exception as exc:  # every rank hears of it before the search's merge
+            error = exc
+        world.agree(error)
+        outcome = search(query_vectors, corpus, TOP_K, mode, world=world, offset=start, n_documents=len(documents))
+    details = outcome.details if dtype == "float32" else {**outcome.details, "corpus_dtype": dtype}
+    return outcome.scores, outcome.rows, details
 
 
 @dataclass(frozen=True)
@@ -111,16 +160,20 @@ class RetrievalTask(Task):
         """The corpus, queries and judgements of ``split``, read through ``files``."""
 
     def dataset_identity(self, split: str) -> dict[str, str]:
-        """An approximate search is another measurement: results made with another index are not reused.
+        """An approximate search, or float16 corpus vectors, is another measurement: such results are not reused.
 
-        Exact search (the default, and every result made before the option
+        Exact float32 search (the default, and every result made before the options
         existed) adds nothing, so those results keep matching.
         """
         mode = SearchMode.from_env()
+        dtype = corpus_dtype_from_env()
+        identity = {} if dtype == "float32" else {"corpus_dtype": dtype}
+        if os.environ.get(dense_search.GPU_ENV, "") in ("1", "true", "yes"):
+            identity["search_device"] = "gpu"
         if mode.kind == "exact":
-            return {}
+            return identity
         params = ",".join(f"{name}={value}" for name, value in sorted(mode.params.items()))
-        return {"search": f"{mode.kind}:{params}" if params else mode.kind}
+        return {**identity, "search": f"{mode.kind}:{params}" if params else mode.kind}
 
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
         data = self.read(files, split)

@@ -3,6 +3,14 @@
 User files carry one scored pair per row, under a header (TSV, CSV) or as JSON
 objects (JSONL), always with the fields ``sentence1``, ``sentence2`` and ``score``.
 Every malformed row is reported with file, line and field, before any encoding.
+
+Every TSV or CSV row must have the header's number of fields: a row with more is
+refused, not cut to the header's columns (which would score a sentence fragment).
+TSV is split at every tab and quotes are not parsed, as STS-B's own files need
+(their sentences hold unbalanced quotes): a quoted field holding a tab is two
+fields, and the error for such a row says so; CSV is the format for quoted fields.
+Lines end at ``\n`` only (``DataFiles.lines``), so a JSON string holding U+2028 or
+another Unicode line separator stays one line.
 """
 
 from __future__ import annotations
@@ -33,14 +41,16 @@ def user_format(path: str) -> str:
 def read_user_sts(files: DataFiles, path: str) -> list[ScoredPair]:
     """A user's STS file, by suffix: TSV or CSV under a header row, or JSONL objects."""
     label = files.label(path)
+    suffix = user_format(path)
     text = files.text(path)
     if not text.strip():
         raise DataError(label, "empty file (expected sentence1, sentence2, score rows)", line=1)
-    rows = (
-        json_objects(text.splitlines(), label)
-        if user_format(path) == ".jsonl"
-        else _table_rows(text, label, user_format(path))
-    )
+    if suffix == ".jsonl":
+        rows = json_objects(files.lines(path), label)
+    elif suffix == ".tsv":
+        rows = _table_rows(enumerate((line.split("\t") for line in files.lines(path)), start=1), label, suffix)
+    else:
+        rows = _table_rows(_csv_rows(text, label), label, suffix)
     pairs = [_user_pair(record, label, number) for number, record in rows]
     if not pairs:
         raise DataError(label, "no sentence pairs after the header", line=1)
@@ -49,18 +59,14 @@ def read_user_sts(files: DataFiles, path: str) -> list[ScoredPair]:
     return pairs
 
 
-def _table_rows(text: str, label: str, suffix: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows of a TSV or CSV file as dicts keyed by the header's column names.
+def _table_rows(
+    records: Iterator[tuple[int, list[str]]], label: str, suffix: str
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a TSV or CSV file (its records with their line) as dicts keyed by the header's column names.
 
-    TSV is split on tabs only (sentences hold unbalanced quotes, as in STS-B's own
-    files); CSV follows RFC 4180 quoting through the ``csv`` module.
+    TSV records are split at tabs only (sentences hold unbalanced quotes, as in STS-B's
+    own files); CSV follows RFC 4180 quoting through the ``csv`` module.
     """
-    if suffix == ".tsv":
-        records: Iterator[tuple[int, list[str]]] = (
-            (number, line.split("\t")) for number, line in enumerate(text.splitlines(), start=1)
-        )
-    else:
-        records = _csv_rows(text, label)
     number, header = next(records)
     header = [name.strip().lstrip("\ufeff") for name in header]
     missing = [name for name in USER_FIELDS if name not in header]
@@ -75,7 +81,46 @@ def _table_rows(text: str, label: str, suffix: str) -> Iterator[tuple[int, dict[
             raise DataError(
                 label, f"missing field {lacking!r} (row has {len(row)} fields, header {len(header)})", line=number
             )
-        yield number, dict(zip(header, row, strict=False))
+        if len(row) > len(header):
+            raise DataError(label, _too_many_fields(row, len(header), suffix), line=number)
+        record = dict(zip(header, row, strict=True))
+        if suffix == ".tsv" and not _is_number(record["score"]) and (quoting := _quoted_tab(row)):
+            raise DataError(label, f"field 'score' is not a number: {record['score'][:40]!r}: {quoting}", line=number)
+        yield number, record
+
+
+def _too_many_fields(row: list[str], expected: int, suffix: str) -> str:
+    """The message for a row longer than the header, with the likely cause: an unquoted comma, a quoted tab."""
+    separator = "tab" if suffix == ".tsv" else "comma"
+    cause = _quoted_tab(row) if suffix == ".tsv" else "quote a field that holds a comma"
+    found = f"expected {expected} {separator}-separated fields (the header's), found {len(row)}"
+    return f"{found}: {cause}" if cause else found
+
+
+def _quoted_tab(row: list[str]) -> str | None:
+    """Why a TSV row was misread, when a field opens a double quote that a later field closes.
+
+    Such a row held a quoted field with a tab in it, which TSV (split at every tab,
+    quotes not parsed) reads as two fields.
+    """
+    cells = [cell.strip() for cell in row]
+    for i, cell in enumerate(cells):
+        opens = cell.startswith('"') and (len(cell) == 1 or not cell.endswith('"'))
+        if opens and any(later.endswith('"') for later in cells[i + 1 :]):
+            return (
+                f"a quoted field holds a tab (field {i + 1} opens a quote); TSV is split at every tab "
+                "and quotes are not parsed: use .csv for quoted fields"
+            )
+    return None
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``float`` reads ``text`` (NaN and infinity are refused later, by ``finite_number``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _csv_rows(text: str, label: str) -> Iterator[tuple[int, list[str]]]:

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import io
 import os
+import random
 import sqlite3
 import time
 import uuid
@@ -54,6 +55,10 @@ INDEX_FILES = (INDEX_FILE, f"{INDEX_FILE}-wal", f"{INDEX_FILE}-shm", f"{INDEX_FI
 """The index and the files SQLite keeps beside it."""
 CORRUPTION = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 """SQLite's names for a file that is no database, or a damaged one."""
+BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
+"""SQLite's names (and the prefixes of their extended codes) for "another connection holds the lock"."""
+OPEN_SECONDS = 60.0
+"""How long a connection waits for another's lock before the cache gives up on it."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS shards (
@@ -143,8 +148,7 @@ class EmbeddingCache:
         """Shards found missing or corrupt and dropped by this object (their texts were recomputed)."""
         try:
             self.shard_dir.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.executescript(SCHEMA)
+            self._create_index()
         except (OSError, sqlite3.Error) as exc:
             raise HarnessError(
                 f"embedding cache {self.folder}: cannot open it: {exc} (--no-cache runs without)"
@@ -285,13 +289,37 @@ class EmbeddingCache:
 
     # -- sqlite -----------------------------------------------------------------------------
 
+    def _create_index(self) -> None:
+        """Make the index a WAL database with its tables, however many processes open a new cache at once.
+
+        Both steps need the write lock.  SQLite refuses a connection that would upgrade a read lock while another
+        waits to write at once, without its busy timeout (waiting could deadlock), so the ranks of one torchrun
+        job opening a fresh cache together saw "database is locked".  Here the write lock is taken first
+        (``BEGIN IMMEDIATE``, which does wait) and a refusal is retried until :data:`OPEN_SECONDS` have passed.
+        WAL mode is a property of the file, so every later connection has it.
+        """
+        deadline = time.monotonic() + OPEN_SECONDS
+        while True:
+            try:
+                with self._connect() as db:
+                    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("BEGIN IMMEDIATE")
+                    for statement in filter(str.strip, SCHEMA.split(";")):
+                        db.execute(statement)
+                    db.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as exc:
+                if not getattr(exc, "sqlite_errorname", "").startswith(BUSY) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.01, 0.1))  # noqa: S311 (jitter, not secrecy)
+
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection to the index; a damaged index is a :class:`CorruptCacheIndex`, wherever it shows."""
-        db = sqlite3.connect(self.folder / INDEX_FILE, timeout=60, isolation_level=None)
+        db = sqlite3.connect(self.folder / INDEX_FILE, timeout=OPEN_SECONDS, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=60000")
+            db.execute(f"PRAGMA busy_timeout={OPEN_SECONDS * 1000:.0f}")
             yield db
         except sqlite3.DatabaseError as exc:
             if getattr(exc, "sqlite_errorname", None) in CORRUPTION:

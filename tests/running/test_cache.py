@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -127,6 +128,30 @@ def test_two_processes_share_one_cache_safely(tmp_path: Path) -> None:
     )
     np.testing.assert_array_equal(out, HashingEncoder().encode(texts, TextKind.TEXT))
     assert encoder.calls == []  # every text was stored by one of the two
+
+
+def _open_together(folder: str, start: Any) -> None:
+    start.wait()
+    EmbeddingCache(Path(folder)).put("hashing", "a" * 64, TextKind.TEXT, ["t"], np.ones((1, 3), dtype=np.float32))
+
+
+def test_processes_that_open_a_new_cache_at_once_all_get_it(tmp_path: Path) -> None:
+    """Ranks of one torchrun job open the same fresh cache at the same moment; none may find it 'locked'.
+
+    (Turning a new index to WAL and creating its tables each need the write lock; a connection that upgrades a
+    read lock is refused at once instead of waiting, so opening must take the write lock first and retry.)
+    """
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(4):
+        folder = tmp_path / f"cache-{attempt}"
+        start = context.Barrier(6)
+        workers = [context.Process(target=_open_together, args=(str(folder), start)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        assert [w.exitcode for w in workers] == [0] * 6
+        assert EmbeddingCache(folder).stats().vectors == 1
 
 
 def test_runs_reuse_vectors_and_the_cache_command(capsys, fake_plugin, tmp_path: Path) -> None:

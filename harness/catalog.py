@@ -49,6 +49,8 @@ class Suite:
     tasks: tuple[str, ...]
     description: str
     plugin: str
+    average: bool = False
+    """The leaderboard shows the mean of the suite's tasks as a column of their family's table (``NAME avg``)."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,10 @@ class Catalog:
         """Task references in the order the suites list them: leaderboard columns follow the paper's tables."""
         return [ref for suite in self.suites.values() for ref in suite.tasks]
 
+    def leaderboard_averages(self) -> dict[str, tuple[str, ...]]:
+        """``NAME avg`` -> the task references it averages, for every suite registered with ``average=True``."""
+        return {f"{suite.name} avg": suite.tasks for suite in self.suites.values() if suite.average}
+
 
 def _lookup(table: dict[str, Registration], name: str, what: str) -> tuple[Registration, str | None]:
     if name in table and not table[name].is_family:
@@ -277,15 +283,21 @@ class TaskRegister(_FactoryRegister):
 
 
 class SuiteRegister(_Register[Suite]):
-    """``register(name, tasks, description="")``: a named list of task references."""
+    """``register(name, tasks, description="", average=False)``: a named list of task references.
+
+    ``average=True`` asks the leaderboard for a column with the suite's mean (a paper table's "Avg"), shown
+    for an encoder that has every task of the suite and blank for one that lacks any.
+    """
 
     what = "suite"
 
-    def __call__(self, name: str, tasks: Sequence[str], description: str = "") -> None:
+    def __call__(self, name: str, tasks: Sequence[str], description: str = "", average: bool = False) -> None:
         self._check_name(name)
         if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
             raise TypeError(f"suite {name!r}: tasks must be a list of task names")
-        self.pending[name] = Suite(name, tuple(tasks), description, self._plugin)
+        if not isinstance(average, bool):
+            raise TypeError(f"suite {name!r}: average must be True or False")
+        self.pending[name] = Suite(name, tuple(tasks), description, self._plugin, average)
 
 
 class DatasetRegister:

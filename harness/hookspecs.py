@@ -64,9 +64,11 @@ def harness_register_tasks(register: TaskRegister) -> None:
 
 @hookspec
 def harness_register_suites(register: SuiteRegister) -> None:
-    """Register suites, named lists of tasks: ``register(name, tasks, description="")``.
+    """Register suites, named lists of tasks: ``register(name, tasks, description="", average=False)``.
 
     ``tasks`` are task references as a user would type them (``sickr@full``), and may name other plugins' tasks.
+    ``average=True`` adds a ``NAME avg`` column to the leaderboard table of the suite's family: the mean of the
+    suite's tasks, for an encoder that has them all (a paper table's "Avg", such as CodeSearchNet's six languages).
     A task name that no plugin registered is this plugin's problem, reported once every plugin's tasks are in;
     running that suite is refused, naming it, rather than running part of it.
     """

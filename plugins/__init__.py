@@ -17,6 +17,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "harness.plugins.tasks.retrieval.tasks",
     "harness.plugins.tasks.sts.semeval",
     "harness.plugins.tasks.classification.tasks",
+    "harness.plugins.tasks.classification.nearest_tasks",
     "harness.plugins.tasks.code_search.tasks",
     "harness.plugins.tasks.open_qa.tasks",
     "harness.plugins.mteb.tasks",

@@ -39,9 +39,14 @@ def harness_register_commands(register: CommandRegister) -> None:
         "train",
         _train_arguments,
         _train,
-        help="contrastive pre-training of a cpt model (resumes when --out holds a run)",
+        help="contrastive pre-training of a cpt model, or fine-tuning with --init (resumes when --out holds a run)",
     )
-    register("mine-pairs", _mine_arguments, _mine, help="mine (x, y) training pairs from local text or Python code")
+    register(
+        "mine-pairs",
+        _mine_arguments,
+        _mine,
+        help="mine (x, y) training pairs from local text or Python code, or NLI triples from SNLI and MultiNLI",
+    )
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,9 @@ On one machine: ``harness train --preset cpt-text-tiny --pairs pairs.jsonl --out
 On GPUs: ``torchrun --nproc-per-node 8 --no-python harness train --device cuda ...``
 (multi-node: add torchrun's ``--nnodes``/``--rdzv-endpoint``); every process reads
 its rank from the environment torchrun sets.  Rerunning the same command resumes
-from the run folder's latest checkpoint.
+from the run folder's latest checkpoint.  Fine-tuning (the paper's NLI transfer):
+``harness train --init RUN --pairs nli-pairs.jsonl --out runs/nli`` starts from RUN's trained
+model with a fresh optimiser and schedule (pairs from ``harness mine-pairs nli``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     start = parser.add_argument_group("what to train")
     start.add_argument("--preset", choices=sorted(PRESETS), help="a cpt size preset (names its backbone)")
     start.add_argument("--backbone", help="override the backbone: a hub id, a local folder, gguf:NAME or micro")
-    start.add_argument("--init-checkpoint", type=Path, help="continue from a trained cpt model (fine-tuning)")
+    start.add_argument(
+        "--init",
+        "--init-checkpoint",
+        dest="init",
+        type=Path,
+        metavar="RUN",
+        help="fine-tune a trained cpt model: a 'harness train' run folder or a model folder (fresh optimiser and "
+        "schedule; preset, backbone and delimiters come from it)",
+    )
     start.add_argument(
         "--pairs",
         type=Path,
@@ -35,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="pairs: a file, comma-separated files, a folder or a glob (JSON lines, .gz/.xz/.zst, Parquet)",
     )
     start.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log, final model")
-    start.add_argument("--delimiters", choices=("text", "special"), default="text", help="[ ] { } as text or tokens")
-    start.add_argument("--max-length", type=int, help="tokens per input (default: the preset's)")
+    start.add_argument(
+        "--delimiters", choices=("text", "special"), help="[ ] { } as text or tokens (default: text, or --init's)"
+    )
+    start.add_argument("--max-length", type=int, help="tokens per input (default: the preset's, or --init's)")
 
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--steps", type=int, default=100)
@@ -77,7 +89,7 @@ def run_command(args: argparse.Namespace) -> int:
         out=str(args.out),
         preset=args.preset,
         backbone=args.backbone,
-        init_checkpoint=str(args.init_checkpoint) if args.init_checkpoint else None,
+        init_checkpoint=str(args.init) if args.init else None,
         steps=args.steps,
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,

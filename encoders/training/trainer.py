@@ -9,7 +9,8 @@ whose final model is exported consolidated.  Large batches go through gradient c
 (:mod:`.gradcache`).  AdamW with linear warm-up and cosine decay, gradient
 clipping, bf16 autocast on GPUs.  Checkpoints hold everything a resumed run needs
 to continue bit for bit: weights, optimiser moments, RNG state; the learning rate
-and the data order are functions of the step number.
+and the data order are functions of the step number.  ``--init`` fine-tunes a trained
+model instead of a bare backbone (:mod:`.init_from`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from harness.encoders.presets import PRESETS
 from harness.encoders.training.distributed import barrier, broadcast_parameters, shutdown_world
 from harness.encoders.training.flops import peak_tflops, step_flops
 from harness.encoders.training.gradcache import StepBatch, contrastive_step
+from harness.encoders.training.init_from import InitCheckpoint, check_compatible, resolve_init
 from harness.encoders.training.memory_plan import plan_memory
 from harness.encoders.training.pair_store import open_pairs
 from harness.encoders.training.pairs import Pair
@@ -68,7 +70,7 @@ class TrainSettings:
     backbone: str | None = None
     """Overrides the preset's backbone (a local copy of the hub model, say)."""
     init_checkpoint: str | None = None
-    """Start from a trained cpt model instead of a bare backbone (fine-tuning)."""
+    """``--init``: start from a trained cpt model instead of a bare backbone (fine-tuning); recorded by content."""
     steps: int = 100
     batch_size: int = 32
     """Pairs per global batch (all ranks together): the paper's main lever."""
@@ -80,7 +82,8 @@ class TrainSettings:
     weight_decay: float = 0.1
     clip: float = 1.0
     max_length: int | None = None
-    delimiter_mode: str = "text"
+    delimiter_mode: str | None = "text"
+    """``text`` or ``special``; ``None``: ``text``, or with ``--init`` the checkpoint's."""
     seed: int = 0
     save_every: int = 100
     keep: int = 2
@@ -100,13 +103,15 @@ class TrainSettings:
     peak_tflops: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    # Settings that may change between an interrupted run and its resumption without changing the result.
+    # Settings that may change between an interrupted run and its resumption without changing the result
+    # (--init's path among them: the start is compared by the content hashes of _data_identity).
     RESUMABLE_CHANGES = ("steps", "save_every", "keep", "eval_task", "eval_every", "eval_batch_size", "log_every",
-                         "data_dir", "device", "peak_tflops", "compile", "activation_checkpointing")  # fmt: skip
+                         "data_dir", "device", "peak_tflops", "compile", "activation_checkpointing",
+                         "init_checkpoint")  # fmt: skip
 
     def validate(self) -> None:
         if self.preset is None and self.backbone is None and self.init_checkpoint is None:
-            raise UsageError("harness train: give --preset, --backbone or --init-checkpoint")
+            raise UsageError("harness train: give --preset, --backbone or --init")
         if self.preset is not None and self.preset not in PRESETS:
             raise UsageError(f"harness train: unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
         for name in ("steps", "batch_size", "save_every", "log_every", "keep"):
@@ -116,6 +121,8 @@ class TrainSettings:
             raise UsageError("harness train: --chunk-size must be at least 1")
         if self.sharding is not None and self.sharding not in SHARDINGS:
             raise UsageError(f"harness train: --sharding must be none or fsdp, got {self.sharding!r}")
+        if self.delimiter_mode not in (None, "text", "special"):
+            raise UsageError(f"harness train: --delimiters must be text or special, got {self.delimiter_mode!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise UsageError(f"harness train: --precision must be auto, bf16 or fp32, got {self.precision!r}")
 
@@ -140,6 +147,15 @@ class _Trainer:
         if settings.batch_size % world.size:
             raise UsageError(f"--batch-size {settings.batch_size} must divide evenly over {world.size} processes")
         self.sharding = resolve_sharding(settings.sharding, world)
+        self.init: InitCheckpoint | None = None
+        if settings.init_checkpoint:
+            self.init = resolve_init(settings.init_checkpoint)
+            check_compatible(
+                self.init, preset=settings.preset, backbone=settings.backbone, delimiter_mode=settings.delimiter_mode
+            )
+            settings.delimiter_mode = self.init.config.delimiter_mode
+        else:
+            settings.delimiter_mode = settings.delimiter_mode or "text"
         self.pairs = open_pairs(settings.pairs)
         self.order = PairOrder(len(self.pairs), settings.batch_size, settings.seed)
         self.autocast = _autocast_factory(settings.precision, self.device)
@@ -157,6 +173,8 @@ class _Trainer:
             model = self._initial_model().to(self.device)
             if self.world.is_main and resume_from is None:
                 _write_json(self.run_dir / SETTINGS_FILE, {**_settings_json(settings), **self._data_identity()})
+            if resume_from is None and self.init is not None:
+                self.on_log({"event": "init", **self.init.identity()})
         model.train()
         broadcast_parameters(model.parameters(), self.world)
         if self.sharding == "fsdp":
@@ -282,8 +300,11 @@ class _Trainer:
 
     def _initial_model(self) -> CptModel:
         settings = self.settings
-        if settings.init_checkpoint:
-            return load_model(Path(settings.init_checkpoint))
+        if self.init is not None:  # weights, tokenizer, delimiters and the trained temperature of the checkpoint
+            model = load_model(self.init.folder)
+            if settings.max_length and settings.max_length != model.config.max_length:
+                model.config = CptConfig.from_json({**model.config.to_json(), "max_length": settings.max_length})
+            return model
         from harness.encoders.backbones import load_backbone
 
         preset = PRESETS.get(settings.preset or "")
@@ -294,7 +315,7 @@ class _Trainer:
         config = CptConfig(
             backbone=source,
             preset=preset.name if preset else None,
-            delimiter_mode=settings.delimiter_mode,
+            delimiter_mode=settings.delimiter_mode or "text",
             max_length=max_length,
         )
         return CptModel(backbone.model, backbone.tokenizer, config)
@@ -361,8 +382,8 @@ class _Trainer:
         model.train()
 
     def _data_identity(self) -> dict[str, str]:
-        """What the pairs are, by content: a resume on edited pairs would not continue the same run."""
-        return {"pairs_fingerprint": self.pairs.fingerprint}
+        """What the pairs and the start are, by content: a resume on edited pairs would not continue the same run."""
+        return {"pairs_fingerprint": self.pairs.fingerprint, **(self.init.identity() if self.init else {})}
 
     def _check_same_run(self) -> None:
         saved_path = self.run_dir / SETTINGS_FILE
@@ -371,9 +392,10 @@ class _Trainer:
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
         data = self._data_identity()
         current = {**_settings_json(self.settings), **data}
+        self._check_same_start(saved, current)
 
         def differs(key: str) -> bool:
-            if key == "extra" or key in TrainSettings.RESUMABLE_CHANGES:
+            if key == "extra" or key in TrainSettings.RESUMABLE_CHANGES or key.startswith("init_"):
                 return False
             if key in data and key not in saved:  # a run saved before its pairs were fingerprinted
                 return False
@@ -386,6 +408,25 @@ class _Trainer:
                 f"{self.run_dir} holds a run with other settings ({details}); resume with the same settings "
                 f"or use a new --out"
             )
+
+    def _check_same_start(self, saved: dict[str, Any], current: dict[str, Any]) -> None:
+        """A run folder resumes only with the start it was made with: the same ``--init`` weights, or none."""
+        keys = ("init_weights_sha256", "init_config_sha256")
+        if all(saved.get(key) == current.get(key) for key in keys):
+            return
+        was, now = saved.get("init_model_folder"), current.get("init_model_folder")
+        if was is None:
+            raise HarnessError(
+                f"{self.run_dir} holds a run that did not start from --init; --init starts a new run: use a new --out"
+            )
+        sha = str(saved.get("init_weights_sha256", ""))[:12]
+        if now is None:
+            raise HarnessError(f"{self.run_dir} holds a run fine-tuned from {was} (weights {sha}...); resume it "
+                               f"with that --init, or use a new --out")  # fmt: skip
+        raise HarnessError(
+            f"{self.run_dir} holds a run fine-tuned from {was} (weights {sha}...), not from --init {now} "
+            f"(weights {str(current.get('init_weights_sha256', ''))[:12]}...); use a new --out"
+        )
 
 
 def tokenize_pairs(model: CptModel, pairs: list[Pair]) -> StepBatch:

@@ -1,7 +1,7 @@
 """The ``harness`` command: the parser, the dispatch, and the one-line error path; one module per command beside it.
 
 Core commands live in ``harness.cli.<command>`` (``run``, ``listing`` for list/info/plugins, ``leaderboard``,
-``check``, ``compare``, ``cache``). Plugins add subcommands through ``harness_register_commands``
+``report``, ``check``, ``compare``, ``cache``). Plugins add subcommands through ``harness_register_commands``
 (:mod:`harness.cli.plugin_commands`): ``data`` from the core (:mod:`harness.cli.data`), ``train`` and
 ``mine-pairs`` from the cpt plugin.
 
@@ -29,7 +29,7 @@ from typing import TextIO
 from tqdm.auto import tqdm
 
 from harness import __version__
-from harness.cli import cache, check, compare, leaderboard, listing, run
+from harness.cli import cache, check, compare, leaderboard, listing, report, run
 from harness.cli.common import fail
 from harness.cli.encoder_flags import encoder_options_parent
 from harness.cli.plugin_commands import CommandParser, add_plugin_commands, plugin_command_of, run_plugin_command
@@ -46,6 +46,7 @@ CORE_COMMANDS: dict[str, Handler] = {
     "info": listing.run_info,
     "plugins": listing.run_plugins,
     "leaderboard": leaderboard.run,
+    "report": report.run,
     "check": check.run,
     "compare": compare.run,
     "cache": cache.run,
@@ -62,6 +63,7 @@ def build_parser(host: PluginHost | None = None) -> argparse.ArgumentParser:
     run.add_parser(commands, encoder_flags)
     listing.add_parsers(commands)
     leaderboard.add_parser(commands)
+    report.add_parser(commands)
     check.add_parser(commands, encoder_flags)
     compare.add_parser(commands)
     cache.add_parser(commands)

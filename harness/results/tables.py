@@ -6,6 +6,12 @@ only for an encoder that has every task of the family (each task once, at its
 test split), so averages in one column are over the same tasks.  Columns follow the
 order in which suites list the tasks (so the paper's order when the ``paper``
 suite is registered), then alphabetical order for the rest.
+
+A suite registered with ``average=True`` adds a ``NAME avg`` column after the last
+of its tasks, as the paper's tables add "Avg" after a group of columns (Table 7's six
+CodeSearchNet languages): the mean of the suite's tasks, blank for an encoder that
+lacks any of them (an average over part of the group is not the paper's number),
+and left out of a table where no encoder has them all.
 """
 
 from __future__ import annotations
@@ -49,7 +55,46 @@ class FamilyGrid:
     """(encoder, main score per column, family average); scores as fractions, not x 100."""
 
 
-def family_grids(board: dict[str, Any], order: Sequence[str] = ()) -> list[FamilyGrid]:
+def registered_averages() -> dict[str, tuple[str, ...]]:
+    """The averaged suites the loaded plugins registered (imported late: the plugin host imports the harness)."""
+    from harness.pluginhost import get_host
+
+    return get_host().catalog.leaderboard_averages()
+
+
+def _ref_label(ref: str, defaults: dict[str, str]) -> str:
+    task, _, split = ref.rpartition("@") if "@" in ref else (ref, "", "")
+    return column_label(task, split or defaults.get(task, "test"), defaults.get(task, "test"))
+
+
+def _with_averages(
+    labels: list[str], rows: list[tuple[str, list[float | None], float | None]], groups: dict[str, list[str]]
+) -> tuple[list[str], list[tuple[str, list[float | None], float | None]]]:
+    """``labels`` and ``rows`` with each group's mean as a column after its last member, where any row has them all."""
+    for name, members in groups.items():
+        if not members or not set(members) <= set(labels):
+            continue
+        where = [labels.index(m) for m in members]
+        means = [_mean([scores[i] for i in where]) for _, scores, _ in rows]
+        if all(mean is None for mean in means):
+            continue
+        at = max(where) + 1
+        labels = [*labels[:at], name, *labels[at:]]
+        rows = [(e, [*s[:at], mean, *s[at:]], a) for (e, s, a), mean in zip(rows, means, strict=True)]
+    return labels, rows
+
+
+def _mean(scores: list[float | None]) -> float | None:
+    present = [s for s in scores if s is not None]
+    return sum(present) / len(present) if len(present) == len(scores) else None
+
+
+def family_grids(
+    board: dict[str, Any], order: Sequence[str] = (), averages: dict[str, tuple[str, ...]] | None = None
+) -> list[FamilyGrid]:
+    """The board's tables; ``averages`` (``NAME avg`` -> task references) defaults to the registered suites'."""
+    if averages is None:
+        averages = registered_averages()
     columns: dict[str, set[str]] = {}
     defaults = {row["task"]: row.get("default_split", "test") for row in board["results"]}
     for row in board["results"]:
@@ -71,6 +116,8 @@ def family_grids(board: dict[str, Any], order: Sequence[str] = ()) -> list[Famil
             complete = tasks <= {ref.rsplit("@", 1)[0] for ref in entry["scores"]}
             average = entry["families"].get(family) if complete else None
             rows.append((name, [scores.get(label) for label in labels], average))
+        groups = {name: [_ref_label(ref, defaults) for ref in refs] for name, refs in averages.items()}
+        labels, rows = _with_averages(labels, rows, groups)
         grids.append(FamilyGrid(family, FAMILY_TITLES.get(family, family), labels, rows))
     return grids
 

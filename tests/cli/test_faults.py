@@ -178,8 +178,13 @@ BAD_INPUT = [
         id="codesearch-non-utf8",
     ),
     pytest.param(
+        "codesearch", "code.jsonl", '{"docstring_tokens": ["x"], "code_tokens": ["  ", "\\t"]}\n',
+        ":1: field 'code_tokens' is empty", id="codesearch-whitespace-only-code",
+    ),
+    pytest.param(  # a query without a summary is skipped, as CodeSearchNet's corpus has none: then nothing is left
         "codesearch", "code.jsonl", '{"docstring_tokens": ["  ", "\\t"], "code_tokens": ["x"]}\n',
-        ":1: field 'docstring_tokens' is empty", id="codesearch-whitespace-only-query",
+        ": no (docstring, code) pairs: all 1 record(s) have an empty docstring_tokens (no summary)",
+        id="codesearch-whitespace-only-query",
     ),
 ]  # fmt: skip
 

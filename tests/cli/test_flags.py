@@ -51,6 +51,12 @@ FLAG_TESTS: dict[str, dict[str, str]] = {
         "--html": "results/test_compare_and_pages.py::test_markdown_and_html_leaderboards",
         "--markdown": "results/test_compare_and_pages.py::test_markdown_and_html_leaderboards",
     },
+    "report": {
+        "--paper": "results/test_paper_report.py::test_report_lays_results_out_as_the_paper_tables",
+        "--markdown": "results/test_paper_report.py::test_report_lays_results_out_as_the_paper_tables",
+        "--html": "results/test_paper_report.py::test_report_lays_results_out_as_the_paper_tables",
+        "--published": "results/test_paper_report.py::test_bad_published_rows_are_one_error_line",
+    },
     "check": {
         "--encoder": "api/test_encoder_options.py::test_check_run_passes_encoder_options_and_finds_their_label",
         "--option": "cli/test_flags.py::test_check_label_and_option_long_form",

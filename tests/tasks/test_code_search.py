@@ -231,7 +231,12 @@ def test_a_well_formed_user_file_runs(capsys, fake_plugin, tmp_path: Path) -> No
             '{"docstring_tokens": ["a"], "code_tokens": ["b", 3]}\n',
             ":1: field 'code_tokens' must be a list of strings, item 1 is int",
         ),
-        ('{"docstring_tokens": [], "code_tokens": ["b"]}\n', ":1: field 'docstring_tokens' is empty"),
+        # No summary: skipped, as the corpus builder drops it; a file of nothing else has no pairs.
+        (
+            '{"docstring_tokens": [], "code_tokens": ["b"]}\n{"docstring_tokens": [" "], "code_tokens": ["c"]}\n',
+            ": no (docstring, code) pairs: all 2 record(s) have an empty docstring_tokens (no summary)",
+        ),
+        ('{"docstring_tokens": ["a"], "code_tokens": []}\n', ":1: field 'code_tokens' is empty"),
         ('["docstring_tokens"]\n', ":1: expected a JSON object, found list"),
         ("", ": empty file: no (docstring, code) pairs"),
         ("\n\n", ": empty file: no (docstring, code) pairs"),

@@ -1,4 +1,4 @@
-"""Unsupervised pair mining: neighbouring text spans and (docstring, function) pairs.
+"""Pair mining: neighbouring text spans, (docstring, function) pairs, and NLI triples for fine-tuning.
 
 The paper pre-trains cpt-text on "neighboring pieces of text on the Internet"
 and cpt-code on (text, code) pairs from open-source code.  This package builds
@@ -8,6 +8,8 @@ source is on disk.  One module per job:
 
 * :mod:`.text`: neighbouring spans from a folder of text (:func:`mine_text_pairs`).
 * :mod:`.code`: (docstring, implementation) pairs from a Python source tree (:func:`mine_code_pairs`).
+* :mod:`.nli`: (premise, entailment, contradiction) from SNLI and MultiNLI, the paper's supervised
+  fine-tuning data (:func:`mine_nli_pairs`, :func:`nli_train_files`).
 * :mod:`.demo`: demo corpora already on this machine (:func:`demo_text_corpus`, :func:`demo_code_tree`).
 * :mod:`.shared`: what both miners share, so they walk, check and count alike (:class:`MiningReport`).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from harness.encoders.training.mining.code import TEST_DIRS, is_test_file, mine_code_pairs
 from harness.encoders.training.mining.demo import demo_code_tree, demo_text_corpus
+from harness.encoders.training.mining.nli import NLI_TRAIN_FILES, NliReport, mine_nli_pairs, nli_train_files
 from harness.encoders.training.mining.shared import EXCLUDED_DIRS, FileShard, MiningReport
 from harness.encoders.training.mining.text import (
     DEFAULT_MAX_WORDS,
@@ -39,12 +42,16 @@ __all__ = [
     "DEFAULT_MIN_WORDS",
     "DEFAULT_TEXT_PATTERNS",
     "EXCLUDED_DIRS",
+    "NLI_TRAIN_FILES",
     "TEST_DIRS",
     "FileShard",
     "MiningReport",
+    "NliReport",
     "demo_code_tree",
     "demo_text_corpus",
     "is_test_file",
     "mine_code_pairs",
+    "mine_nli_pairs",
     "mine_text_pairs",
+    "nli_train_files",
 ]

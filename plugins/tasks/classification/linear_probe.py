@@ -420,7 +420,7 @@ def _percent(value: float | np.floating) -> float:
     return float(np.round(100.0 * value, 2))
 
 
-def _stratified_folds(rows: np.ndarray, labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def stratified_folds(rows: np.ndarray, labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """``StratifiedKFold(k, shuffle=True, random_state=seed)`` over ``rows``, as row indices."""
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return [(rows[a], rows[b]) for a, b in splitter.split(np.zeros(len(rows)), labels[rows])]
@@ -456,8 +456,8 @@ def inner_kfold_probe(
     alongside the inner fits (10% more work, one solver pass instead of two).
     """
     everything = np.arange(len(data))
-    outer = _stratified_folds(everything, data.labels, k, seed)
-    inner = [_stratified_folds(train, data.labels, k, seed) for train, _ in outer]
+    outer = stratified_folds(everything, data.labels, k, seed)
+    inner = [stratified_folds(train, data.labels, k, seed) for train, _ in outer]
     masks = [_mask(len(data), tr) for folds in inner for tr, _ in folds for _ in penalties]
     masks += [_mask(len(data), tr) for tr, _ in outer for _ in penalties]
     predictions = data.fit_predict(np.array(masks), list(penalties) * (len(masks) // len(penalties)))
@@ -496,7 +496,7 @@ def kfold_probe(
 
     The refit on all of train is solved for every C alongside the CV fits.
     """
-    folds = _stratified_folds(train, data.labels, k, seed)
+    folds = stratified_folds(train, data.labels, k, seed)
     masks = [_mask(len(data), tr) for _ in penalties for tr, _ in folds] + [_mask(len(data), train)] * len(penalties)
     penalty_of = [p for p in penalties for _ in folds] + list(penalties)
     predictions = data.fit_predict(np.array(masks), penalty_of)

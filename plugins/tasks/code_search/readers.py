@@ -9,7 +9,9 @@ The texts are built here, once, exactly as the reference evaluations build them
 
 * CodeSearchNet: the query is ``" ".join(docstring_tokens)``, the candidate is
   ``" ".join(code_tokens)`` with line breaks inside a token (multi-line strings,
-  comments) turned into spaces, as CodeBERT's ``process_data.format_str`` does.
+  comments) turned into spaces, as CodeBERT's ``process_data.format_str`` does;
+  records without a docstring summary, duplicated code and very long functions
+  are handled as CodeBERT's preprocessing does (:mod:`.preprocessing`).
 * CoSQA: the query is the record's ``doc``; the candidates are the keys of
   ``code_idx_map.txt`` (raw code), identified by their integer values.
 """
@@ -25,15 +27,9 @@ from typing import Any
 from harness import DataError, DataFiles
 from harness.data.jsonlines import json_objects
 
+from .preprocessing import CodeSearchPairs, CsnRecord, codebert_pairs
+
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-
-
-@dataclass(frozen=True)
-class CodeSearchPairs:
-    """(docstring, code) pairs in file order; pair ``i`` is query ``i`` and its one correct code."""
-
-    queries: list[str]
-    codes: list[str]
 
 
 @dataclass(frozen=True)
@@ -55,8 +51,8 @@ class CodeQueries:
 # -- CodeSearchNet / CodeXGLUE jsonl ---------------------------------------------------------
 
 
-def _token_list(record: dict[str, Any], name: str, label: str, line: int) -> list[str]:
-    """A required, non-empty list of strings: an empty query or candidate cannot be ranked."""
+def _token_list(record: dict[str, Any], name: str, label: str, line: int, *, may_be_empty: bool = False) -> list[str]:
+    """A required list of strings; non-empty unless ``may_be_empty`` (an empty candidate cannot be ranked)."""
     if name not in record or record[name] is None:
         raise DataError(label, f"missing field {name!r}", line=line)
     value = record[name]
@@ -67,31 +63,28 @@ def _token_list(record: dict[str, Any], name: str, label: str, line: int) -> lis
             raise DataError(
                 label, f"field {name!r} must be a list of strings, item {position} is {_type_name(token)}", line=line
             )
-    if not any(token.strip() for token in value):
+    if not may_be_empty and not any(token.strip() for token in value):
         raise DataError(label, f"field {name!r} is empty", line=line)
     return value
 
 
-def _one_line(token: str) -> str:
-    # CodeBERT's process_data.format_str: '\r\n', '\r' and '\n' each become one space.
-    for newline in ("\r\n", "\r", "\n"):
-        token = token.replace(newline, " ")
-    return token
-
-
 def read_codesearchnet(files: DataFiles, path: str) -> CodeSearchPairs:
-    """A CodeSearchNet/CodeXGLUE ``.jsonl`` file (any of the six languages): one pair per line."""
+    """A CodeSearchNet/CodeXGLUE ``.jsonl`` file (any of the six languages): one pair per record with a summary.
+
+    Every record is validated first (a malformed one anywhere is an error naming its line); an empty
+    ``docstring_tokens`` is valid (a function without a docstring summary, skipped by
+    :func:`.preprocessing.codebert_pairs`), an empty ``code_tokens`` is not (the format never has one).
+    """
     label = files.label(path)
-    queries: list[str] = []
-    codes: list[str] = []
-    for number, record in json_objects(files.lines(path), files.label(path)):
-        docstring = _token_list(record, "docstring_tokens", label, number)
-        code = _token_list(record, "code_tokens", label, number)
-        queries.append(" ".join(docstring))
-        codes.append(" ".join(_one_line(token) for token in code))
-    if not queries:
-        raise DataError(label, "empty file: no (docstring, code) pairs")
-    return CodeSearchPairs(queries, codes)
+    records = [
+        CsnRecord(
+            index,
+            _token_list(record, "docstring_tokens", label, number, may_be_empty=True),
+            _token_list(record, "code_tokens", label, number),
+        )
+        for index, (number, record) in enumerate(json_objects(files.lines(path), label))
+    ]
+    return codebert_pairs(records, label)
 
 
 # -- CoSQA -----------------------------------------------------------------------------------

@@ -6,9 +6,17 @@ below) and scores MRR and recall at 1, 5 and 10 (:mod:`.metrics`): a new task is
 its metadata, its files and a reader returning :class:`CodeSearchData`.
 CodeSearchNet's batched protocol is the one built-in task that ranks otherwise.
 
-CodeSearchNet (``csn-ruby``, ``codesearch:/path/to/file.jsonl``)
-------------------------------------------------------------------
-The protocol of the CodeSearchNet challenge's test (github/CodeSearchNet,
+CodeSearchNet (``csn-ruby``, ``csn-javascript``, ``csn-go``, ``csn-python``, ``csn-java``, ``csn-php``,
+``codesearch:/path/to/file.jsonl``)
+-----------------------------------------------------------------------------------------------------------
+Each ``csn-<language>`` task reads CodeXGLUE's Code-Text filtered test split of that language
+(``Code-Text/code-to-text/dataset/<language>/test.jsonl``, made by CodeXGLUE's ``preprocess.py`` from the
+CodeSearchNet release; its README gives the counts in :data:`CSN_LANGUAGES`), one :class:`CodeXGlueTask`
+parametrised by the language; the registry's ``codexglue-<language>`` entry says where the file comes
+from and pins it by sha256 (all but Python's, for which no published digest could be found).  Records
+without a docstring summary, duplicated code and very long functions are handled as CodeBERT's
+preprocessing does (:mod:`.preprocessing` says how, and where each rule comes from).  The protocol is
+that of the CodeSearchNet challenge's test (github/CodeSearchNet,
 ``src/model_test.py``, ``MrrSearchTester.evaluate``, test batch size 1000 from
 ``src/test.py``), which CodeBERT's ``codesearch/process_data.py`` and ``mrr.py``
 reproduce ("999 distractor codes") and the cpt paper's Tables 7 and 8 report:
@@ -53,8 +61,9 @@ reproduce ("999 distractor codes") and the cpt paper's Tables 7 and 8 report:
   them up in its own lower-cased vocabulary; the encoders here bring their own
   tokenisers, so case is kept, as CodeBERT keeps it.
 
-Splits: ``test`` (1000 candidates), ``test-keep-partial``, ``test-10k`` (10000,
-the paper's Table 8) and ``test-10k-keep-partial``.
+Splits: ``test`` (1000 candidates, the paper's Table 7), ``test-keep-partial``, ``test-10k`` (10000,
+the paper's Table 8) and ``test-10k-keep-partial``.  Results name each pair by its record's 0-based
+position in the file (``per_example.ids``).
 
 CoSQA (``cosqa``)
 -----------------
@@ -76,6 +85,7 @@ selects checkpoints on, same code base).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +120,30 @@ CSN_SPLITS: dict[str, tuple[int, bool]] = {
 
 CSN_SHUFFLE_SEED = 0
 """``np.random.seed(0)`` in CodeSearchNet's ``model_test.py`` and CodeBERT's ``process_data.py``."""
+
+
+@dataclass(frozen=True)
+class CsnLanguage:
+    """One CodeSearchNet language as CodeXGLUE's Code-Text README lists it."""
+
+    name: str
+    title: str
+    test_pairs: int
+    """The README's test count ("Data Statistic"): what the file's ``pairs_in_file`` should be."""
+
+
+CSN_LANGUAGES: tuple[CsnLanguage, ...] = (
+    CsnLanguage("ruby", "Ruby", 1261),
+    CsnLanguage("javascript", "JavaScript", 3291),
+    CsnLanguage("go", "Go", 8122),
+    CsnLanguage("python", "Python", 14918),
+    CsnLanguage("java", "Java", 10955),
+    CsnLanguage("php", "PHP", 14014),
+)
+"""In the order of the paper's Tables 7 and 8."""
+
+CSN_HELD_LOCALLY = frozenset({"ruby"})
+"""Languages whose file the project's shared data holds; the others come from ``--download``."""
 
 
 # -- CodeSearchNet's batches -----------------------------------------------------------------
@@ -217,7 +251,7 @@ class CodeSearchNetTask(CodeSearchTask):
     def evaluate(self, encode: EncodeFn, files: DataFiles, split: str) -> TaskOutput:
         """CodeSearchNet's protocol: each query ranks the codes of its batch, ties counted against."""
         size, keep_partial = CSN_SPLITS[split]
-        pairs = read_codesearchnet(files, self.path)
+        pairs = read_codesearchnet(files, self.path)  # CodeBERT's preprocessing (.preprocessing)
         n = len(pairs.queries)
         batches = csn_batches(n, size, keep_partial)
         used = csn_order(n, self.shuffle_seed)[: batches[-1].stop]
@@ -243,8 +277,29 @@ class CodeSearchNetTask(CodeSearchTask):
                 "candidates_per_batch": sorted({b.stop - b.start for b in batches}, reverse=True),
                 "order": "file" if self.shuffle_seed is None else f"numpy RandomState({self.shuffle_seed}).permutation",
                 "tied_queries": sum(tied for _, tied in ranked),
+                "skipped_no_docstring_summary": pairs.skipped_no_summary,
+                "duplicate_codes": pairs.duplicate_codes,
             },
-            per_example=PerExample.scores(1.0 / ranks, [str(int(i)) for i in used]),
+            per_example=PerExample.scores(1.0 / ranks, [pairs.ids[i] for i in used]),
+        )
+
+
+class CodeXGlueTask(CodeSearchNetTask):
+    """``csn-<language>``: CodeXGLUE's Code-Text filtered test split of one CodeSearchNet language."""
+
+    def __init__(self, language: str) -> None:
+        known = {lang.name: lang for lang in CSN_LANGUAGES}
+        if language not in known:
+            raise HarnessError(f"no CodeSearchNet language {language!r} (known: {', '.join(known)})")
+        lang = known[language]
+        self.language = lang
+        super().__init__(
+            f"codesearchnet_{lang.name}_codexglue/test.jsonl",
+            dataset=f"codexglue-{lang.name}",
+            description=(
+                f"CodeSearchNet {lang.title}, CodeXGLUE-filtered test set ({lang.test_pairs} pairs): "
+                "docstring-to-code MRR over batches of 1000 (or 10000) candidates."
+            ),
         )
 
 
@@ -273,15 +328,8 @@ class CosqaTask(CodeSearchTask):
 # -- registration ----------------------------------------------------------------------------
 
 
-def csn_ruby() -> CodeSearchNetTask:
-    return CodeSearchNetTask(
-        "codesearchnet_ruby_codexglue/test.jsonl",
-        dataset="codexglue-ruby",
-        description=(
-            "CodeSearchNet Ruby, CodeXGLUE-filtered test set (1261 pairs): docstring-to-code MRR "
-            "over batches of 1000 (or 10000) candidates."
-        ),
-    )
+def csn_ruby() -> CodeXGlueTask:
+    return CodeXGlueTask("ruby")
 
 
 def codesearch_file(argument: str) -> CodeSearchNetTask:
@@ -293,6 +341,12 @@ def codesearch_file(argument: str) -> CodeSearchNetTask:
 
 @hookimpl
 def harness_register_tasks(register: TaskRegister) -> None:
-    register("csn-ruby", csn_ruby, "CodeSearchNet Ruby code search, MRR (splits: test, test-10k, *-keep-partial)")
+    for lang in CSN_LANGUAGES:
+        fetched = "" if lang.name in CSN_HELD_LOCALLY else "; --download"
+        register(
+            f"csn-{lang.name}",
+            partial(CodeXGlueTask, lang.name),
+            f"CodeSearchNet {lang.title} code search, MRR (splits: test, test-10k, *-keep-partial{fetched})",
+        )
     register("codesearch:", codesearch_file, "any CodeSearchNet/CodeXGLUE .jsonl: codesearch:/path/to/file.jsonl")
     register("cosqa", CosqaTask, "CoSQA code search, 500 queries x 6267 snippets, MRR (splits: test, dev)")

@@ -18,6 +18,17 @@ approximate scores are not the protocol's.
 
 ``beir:/path/to/folder`` turns any folder in that layout into a task; its splits
 are the files in ``qrels/``.
+
+A query's own id among the retrieved documents.  BEIR's ``EvaluateRetrieval.evaluate``
+drops a retrieved document whose id equals the query's (``ignore_identical_ids``, on by
+default there); MTEB keeps it unless the task sets ``ignore_identical_ids = True``
+(``AbsTaskRetrieval``; the evaluator pops those documents from the top 1000 before
+scoring, so a dropped one leaves 999).  The scores here are MTEB's, so each task does
+what MTEB's task of that dataset does: ArguAna, FiQA-2018, Quora, FEVER and MS MARCO drop
+them (``argu_ana_retrieval.py``, ``fi_qa2018_retrieval.py``, ``quora_retrieval.py``,
+``fever_retrieval.py``, ``msmarco_retrieval.py`` in mteb 2.x); SciFact and the other sets,
+and a ``beir:`` folder (MTEB's default), keep them.  Each task's description says which,
+and ``details`` records the setting and how many retrieved documents had their query's id.
 """
 
 from __future__ import annotations
@@ -154,6 +165,8 @@ class RetrievalTask(Task):
     family = "retrieval"
     main_metric = "ndcg_at_10"
     uses = frozenset({Capability.VECTORS, Capability.RANKING})
+    ignore_identical_ids = False
+    """Drop a retrieved document whose id is the query's before scoring (BEIR's and MTEB's option of that name)."""
 
     @abstractmethod
     def read(self, files: DataFiles, split: str) -> RetrievalData:
@@ -187,6 +200,10 @@ class RetrievalTask(Task):
             q: {corpus.ids[r]: float(s) for s, r in zip(scores[i], rows[i], strict=True) if r >= 0}
             for i, q in enumerate(query_ids)
         }
+        identical = sum(q in documents for q, documents in run.items())
+        if self.ignore_identical_ids:
+            for q, documents in run.items():
+                documents.pop(q, None)
         per_query: dict[str, float] = {}
         metrics = retrieval_metrics(run, qrels, per_query)
         judged = sorted(per_query)
@@ -200,6 +217,8 @@ class RetrievalTask(Task):
                 # Kept as MTEB and BEIR keep them (ArguAna's qrels name a missing document): said, not hidden.
                 "qrels_unknown_documents": len({d for judged in qrels.values() for d in judged} - set(corpus.ids)),
                 "queries_without_relevant": sum(not any(r > 0 for r in judged.values()) for judged in qrels.values()),
+                "ignore_identical_ids": self.ignore_identical_ids,
+                "retrieved_own_id": identical,  # queries whose top 1000 held a document with the query's id
             },
             per_example=PerExample.scores([per_query[q] for q in judged], judged),
         )
@@ -219,8 +238,10 @@ class BeirTask(RetrievalTask):
         dataset: str | None = None,
         description: str = "",
         default_split: str | None = None,
+        ignore_identical_ids: bool = False,
     ) -> None:
         self.folder = folder
+        self.ignore_identical_ids = ignore_identical_ids
         self.splits = splits
         self.dataset = dataset
         self.default_split = default_split or ("test" if "test" in splits else splits[0])
@@ -248,7 +269,8 @@ def scifact() -> BeirTask:
         "scifact",
         ("test",),
         dataset="scifact",
-        description="SciFact (Wadden et al., 2020) in BEIR layout: 300 test claims, 5183 abstracts.",
+        description="SciFact (Wadden et al., 2020) in BEIR layout: 300 test claims, 5183 abstracts (a document "
+        "with the query's id is kept, as MTEB's task does).",
     )
 
 
@@ -275,12 +297,25 @@ BEIR_SETS: dict[str, tuple[str, tuple[str, ...], str]] = {
 data root; ``harness data fetch NAME`` (or ``--download``) installs each from its canonical zip."""
 
 
+IGNORE_IDENTICAL_IDS = frozenset({"beir-arguana", "beir-fiqa", "beir-quora", "beir-fever", "beir-msmarco"})
+"""The sets whose MTEB task sets ``ignore_identical_ids = True`` (see the module docstring)."""
+
+
 def beir_set(task_name: str) -> Any:
     folder, splits, description = BEIR_SETS[task_name]
     dataset = task_name.removeprefix("beir-")  # the registry's name (plugins/datasets/beir.toml)
+    ignore = task_name in IGNORE_IDENTICAL_IDS
+    said = "a document with the query's id is dropped" if ignore else "a document with the query's id is kept"
 
     def factory() -> BeirTask:
-        return BeirTask(folder, splits, dataset=dataset, description=f"{description} (BEIR).", default_split=splits[0])
+        return BeirTask(
+            folder,
+            splits,
+            dataset=dataset,
+            description=f"{description} (BEIR; {said}, as MTEB's task does).",
+            default_split=splits[0],
+            ignore_identical_ids=ignore,
+        )
 
     return factory
 

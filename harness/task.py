@@ -26,8 +26,8 @@ from harness.data.locate import DataFiles
 from harness.encoder import Capability, TextKind
 from harness.running.world import World
 
-Family = Literal["classification", "retrieval", "code-search", "sts"]
-FAMILIES: tuple[str, ...] = ("classification", "retrieval", "code-search", "sts")
+Family = Literal["classification", "zero-shot", "retrieval", "code-search", "sts"]
+FAMILIES: tuple[str, ...] = ("classification", "zero-shot", "retrieval", "code-search", "sts")
 
 EncodeFn = Callable[[Sequence[str], TextKind], np.ndarray]
 """``encode(texts, kind) -> float32 [len(texts), dim]``, provided by the runner."""

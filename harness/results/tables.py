@@ -26,6 +26,7 @@ from rich.table import Table
 
 FAMILY_TITLES = {
     "classification": "Linear-probe classification (accuracy)",
+    "zero-shot": "Zero-shot and k-NN classification (accuracy)",
     "sts": "Sentence similarity (Spearman of cosine)",
     "retrieval": "Retrieval (nDCG@10)",
     "code-search": "Code search (MRR)",

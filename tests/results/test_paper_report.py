@@ -26,7 +26,7 @@ TABLE_7 = next(table for table in CPT_TABLES if table.number == 7)
 
 FAMILIES = {"mr": "classification", "cr": "classification", "subj": "classification", "mpqa": "classification",
             "sst2": "classification", "trec": "classification", "mrpc": "classification",
-            "sst2-zeroshot": "classification", "sickr": "sts", "nq-open": "retrieval",
+            "sst2-zeroshot": "zero-shot", "sickr": "sts", "nq-open": "retrieval",
             "msmarco-passage": "retrieval", "beir-fiqa": "retrieval", "csn-ruby": "code-search"}  # fmt: skip
 
 

@@ -193,6 +193,12 @@ def test_senteval_variants_run_on_the_real_files(
         "0": "this is an example of a negative movie review",
         "1": "this is an example of a positive movie review",
     }
+    # Their own family: the leaderboard gives them their own table, out of the linear probes' average.
+    assert {record["task"]["family"] for record in records.values()} == {"zero-shot"}
+    board = cli("leaderboard", tmp_path, "--markdown", tmp_path / "board.md")
+    assert board.code == 0, board.lines
+    page = (tmp_path / "board.md").read_text()
+    assert "Zero-shot and k-NN classification" in page and "Linear-probe" not in page
     mr = records["mr-knn@test"]
     assert mr["n_examples"] == 10662 and mr["details"]["folds"] == 10 and mr["details"]["k_used"] == [256]
     scores = mr["per_example"]["values"]["score"]

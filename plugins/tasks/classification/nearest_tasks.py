@@ -199,7 +199,13 @@ def read_label_file(files: DataFiles, path: str, classes: list[Label]) -> LabelT
 
 
 class NearestTask(ClassificationTask):
-    """One task's zero-shot or k-NN variant: the same files as its probe, accuracy as the main metric."""
+    """One task's zero-shot or k-NN variant: the same files as its probe, accuracy as the main metric.
+
+    Its own family, so the leaderboard gives these their own table and average instead of mixing them into the
+    linear probes' (the paper's Table 3 beside Table 2).
+    """
+
+    family = "zero-shot"
 
     def __init__(
         self,

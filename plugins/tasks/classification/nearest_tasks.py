@@ -45,7 +45,7 @@ from harness import (
     TextKind,
     hookimpl,
 )
-from harness.task import task_path
+from harness.task import Family, task_path
 
 from .linear_probe import KFOLD, SENTEVAL_SEED, stratified_folds
 from .metrics import fraction
@@ -205,7 +205,7 @@ class NearestTask(ClassificationTask):
     linear probes' (the paper's Table 3 beside Table 2).
     """
 
-    family = "zero-shot"
+    family: Family = "zero-shot"
 
     def __init__(
         self,

@@ -76,7 +76,7 @@ from harness import (
     TextKind,
     hookimpl,
 )
-from harness.task import task_path
+from harness.task import Family, task_path
 
 from .linear_probe import KFOLD, SENTEVAL_SEED, ProbeData, inner_kfold_probe, kfold_probe, split_probe
 from .metrics import SEEDS, binary_f1, fraction, per_example, seed_details, seed_metrics
@@ -128,7 +128,7 @@ class ClassificationTask(Task):
     probes and metrics.
     """
 
-    family = "classification"
+    family: Family = "classification"
     main_metric = "accuracy"
     splits = ("test",)
     default_split = "test"

@@ -196,7 +196,10 @@ def _checked_sharding(parser: argparse.ArgumentParser, args: argparse.Namespace,
     sharding = resolve_sharding(args.sharding, world)
     problem = None
     if sharding == "fsdp" and not world.distributed:
-        problem = "--sharding fsdp shards over torchrun's processes: run under python -m torch.distributed.run"
+        if "TORCHELASTIC_RUN_ID" in os.environ:  # torchrun with one process: FSDP2 on one device, for its overhead
+            _join_single_process_group()
+        else:
+            problem = "--sharding fsdp shards over torchrun's processes: run under python -m torch.distributed.run"
     uneven = [pairs for pairs in _batches(args) if pairs % world.size]
     if uneven:
         problem = f"--batches {uneven[0]} does not split evenly over {world.size} ranks"
@@ -205,6 +208,20 @@ def _checked_sharding(parser: argparse.ArgumentParser, args: argparse.Namespace,
             parser.error(problem)
         sys.exit(2)
     return sharding
+
+
+def _join_single_process_group() -> None:
+    """A process group of one (``torchrun --nproc-per-node 1``): FSDP2 needs one, the harness's World does not.
+
+    :func:`current_world` joins no group for a single process (nothing to gather), so the one-GPU FSDP figure
+    (what sharding costs before there is anything to shard over) needs this group made here;
+    :func:`leave_world` leaves it.
+    """
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend=backend, rank=0, world_size=1)
 
 
 def _batches(args: argparse.Namespace) -> list[int]:

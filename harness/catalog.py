@@ -20,6 +20,7 @@ from harness.data.registry import Dataset, DatasetRegistry, load_registry_file
 from harness.encoder import Encoder, EncoderSettings
 from harness.errors import HarnessError, PluginError, UsageError, one_line
 from harness.options import EncoderOptions, resolve_options
+from harness.prompts import PromptOptions, check_names
 from harness.task import FAMILIES, Task
 
 EncoderFactory = Callable[[EncoderSettings], Encoder]
@@ -89,6 +90,9 @@ class Catalog:
         """Build encoder ``name`` with ``options`` (``{name: value}``) validated against its declared schema."""
         registration, argument = _lookup(self.encoders, name, "encoder")
         resolved = resolve_options(registration.options, options or {}, name)
+        if isinstance(resolved, PromptOptions) and resolved.prompts:
+            # Before the model loads: a name that no task, family or kind has would silently apply nothing.
+            check_names(resolved.prompts, self.tasks, FAMILIES, name)
         encoder = _call_factory(registration, "encoder", name, EncoderSettings(resolved, argument))
         if not isinstance(encoder, Encoder):
             raise HarnessError(

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from harness.options import EncoderOptions
+from harness.prompts import Prompt, TaskContext
 
 
 class TextKind(enum.StrEnum):
@@ -118,6 +119,24 @@ class Encoder(ABC):
         The harness calls this with chunks of unique texts sorted by length, so an
         implementation need not batch or sort itself; it should not print progress.
         """
+
+    def prompt(self, task: TaskContext | None, kind: TextKind) -> Prompt | None:
+        """The prompt this encoder applies to ``kind`` texts of ``task`` (None: the encoder's plain ``encode``).
+
+        The :class:`~harness.running.session.EncodingSession` asks once per task and kind, before encoding: the
+        prompt's text becomes part of the embedding cache key and the result file records it.  The default
+        applies none, so an encoder that knows nothing of prompts keeps its ``encode(texts, kind)`` unchanged.
+        An encoder that takes prompts (``sbert:``, ``hf:``) resolves them with :func:`harness.prompts.resolve`
+        (MTEB's order: task-kind, task, family-kind, family, kind) and implements :meth:`encode_with_prompt`.
+        ``task`` is None when the session works for no task (an encoder handed to MTEB without one).  A prompt
+        with an empty text is an explicit "none" (a model's own entry switched off): the session hands it to
+        :meth:`encode_with_prompt`, records nothing and keys the cache as for no prompt.
+        """
+        return None
+
+    def encode_with_prompt(self, texts: Sequence[str], kind: TextKind, prompt: Prompt) -> np.ndarray:
+        """Embed ``texts`` with ``prompt`` applied: called instead of :meth:`encode` when :meth:`prompt` gave one."""
+        raise NotImplementedError(f"encoder {self.name!r} returned a prompt but does not implement encode_with_prompt")
 
     def rank(self, queries: Sequence[str], documents: Sequence[str], k: int) -> Ranking:
         """Rank ``documents`` for each of ``queries``; return the top ``k`` of each (``Capability.RANKING``).

@@ -21,6 +21,8 @@ use for exactly this; nothing here re-implements a type system.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -31,13 +33,15 @@ from harness.errors import UsageError
 
 Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "int8")
+Backend = Literal["torch", "onnx", "openvino"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "openvino")
 
 
 def option(
     default: Any,
     help: str,
     *,
-    label: bool | Literal["value"] = False,
+    label: bool | Literal["value", "digest"] = False,
     unlabelled: tuple[Any, ...] = (),
     **constraints: Any,
 ) -> Any:
@@ -46,7 +50,9 @@ def option(
     ``label`` marks an option that changes the vectors while the encoder's name stays the same; any value other
     than the default and those in ``unlabelled`` (``fp32`` is the same as ``auto`` for most encoders) is
     appended to the result label: as ``name-value`` (``max-length-128``; a flag as its name, ``untrained``), or
-    with ``label="value"`` as the value alone (``int8``, ``last``).  ``constraints`` are pydantic's (``ge=1``).
+    with ``label="value"`` as the value alone (``int8``, ``last``), or with ``label="digest"`` as the name and the
+    first 8 hex digits of the value's sha256 (``prompts-1a2b3c4d``: a mapping too long for a folder name).
+    ``constraints`` are pydantic's (``ge=1``).
     """
     extra: dict[str, Any] = {"label": label, "unlabelled": list(unlabelled)} if label else {}
     return Field(default, description=help, json_schema_extra=extra or None, **constraints)
@@ -72,7 +78,10 @@ class EncoderOptions(BaseModel):
             unlabelled = extra.get("unlabelled")  # a list whenever option() set a label
             if value == info.default or (isinstance(unlabelled, list) and value in unlabelled):
                 continue
-            parts.append(str(value) if extra["label"] == "value" else _label_part(name, value))
+            if extra["label"] == "digest":
+                parts.append(_label_part(name, _digest(value)))
+            else:
+                parts.append(str(value) if extra["label"] == "value" else _label_part(name, value))
         return "".join(f"-{part}" for part in parts)
 
     def to_record(self) -> dict[str, Any]:
@@ -83,6 +92,12 @@ class EncoderOptions(BaseModel):
 def _label_part(name: str, value: Any) -> str:
     spelled = name.replace("_", "-")
     return spelled if value is True else f"{spelled}-{value}"
+
+
+def _digest(value: Any) -> str:
+    """8 hex digits of the sha256 of ``value`` as canonical JSON: the same mapping always names the same folder."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
 class DeviceOption(EncoderOptions):
@@ -121,6 +136,21 @@ class PrecisionOption(EncoderOptions):
         "auto, fp32, bf16, fp16 (CUDA) or int8 (CPU); other than fp32, results are filed under NAME-PRECISION",
         label="value",
         unlabelled=("fp32",),
+    )
+
+
+class BackendOption(EncoderOptions):
+    """Which engine runs the model (sentence-transformers' ``backend=``); ``torch`` gives the reference scores.
+
+    Name it after ``ModelOptions`` among a schema's bases: pydantic orders fields from the last base first, so
+    ``backend`` then precedes ``precision`` and the label reads ``NAME-openvino-int8``.
+    """
+
+    backend: Backend = option(
+        "torch",
+        "torch, onnx or openvino (CPU; exported once into $HARNESS_HOME/exports; --precision int8 is the backend's "
+        "own quantised export); other than torch, results are filed under NAME-BACKEND",
+        label="value",
     )
 
 
@@ -183,6 +213,8 @@ def type_name(annotation: Any) -> str:
     if text:
         return text
     args = getattr(annotation, "__args__", ())
+    if getattr(annotation, "__origin__", None) is dict:
+        return "JSON object"
     if getattr(annotation, "__origin__", None) is Literal:
         return "|".join(str(arg) for arg in args)
     if args:

@@ -45,8 +45,11 @@ TINY_WORDS = "the a man dog cat plays runs guitar park is in on sleeps sofa".spl
 """The whole vocabulary of the tiny test models (plus BERT's five special tokens)."""
 
 
-def build_tiny_bert(folder: Path) -> Path:
-    """A one-layer random BERT (hidden size 16) with its tokenizer, saved to ``folder``: loads in milliseconds."""
+def build_tiny_bert(folder: Path, *, max_positions: int = 64) -> Path:
+    """A one-layer random BERT (hidden size 16) with its tokenizer, saved to ``folder``: loads in milliseconds.
+
+    ``max_positions``: OpenVINO's static int8 calibration pads every sample to 384 tokens, so it needs 384 or more.
+    """
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -61,18 +64,18 @@ def build_tiny_bert(folder: Path) -> Path:
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=32,
-        max_position_embeddings=64,
+        max_position_embeddings=max_positions,
     )
     BertModel(config).save_pretrained(folder)
     BertTokenizerFast(vocab_file=str(vocab_file)).save_pretrained(folder)
     return folder
 
 
-def build_tiny_sbert(folder: Path) -> Path:
+def build_tiny_sbert(folder: Path, *, max_positions: int = 64) -> Path:
     """The tiny BERT as a sentence-transformers model (mean pooling, normalised, 32 tokens); returns its folder."""
     from sentence_transformers import SentenceTransformer, models
 
-    hf_dir = build_tiny_bert(folder / "hf")
+    hf_dir = build_tiny_bert(folder / "hf", max_positions=max_positions)
     transformer = models.Transformer(str(hf_dir), max_seq_length=32)
     width = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
     model_dir = folder / "model"
@@ -162,3 +165,73 @@ def function_source(reference: str) -> str:
         if isinstance(node, ast.FunctionDef) and node.name == name:
             return ast.get_source_segment(text, node) or ""
     raise AssertionError(f"{reference}: no such test")
+
+
+def chromium() -> str | None:
+    """The headless browser the page tests render with (Debian's ``chromium``), or ``None`` where there is none."""
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@dataclass
+class RenderedPage:
+    """What headless Chromium made of a page: the DOM after its scripts ran, its console, and a screenshot."""
+
+    dom: str
+    console: list[str]
+    """Chromium's ``CONSOLE`` log lines (uncaught exceptions among them); the harness's pages log nothing."""
+    screenshot: Path
+    images: dict[str, tuple[int, int]]
+    """Each ``<img>``'s class -> the size Chromium decoded it to (``naturalWidth`` x ``naturalHeight``; 0 x 0: broken)."""
+
+    @property
+    def script_errors(self) -> list[str]:
+        return [line for line in self.console if "Uncaught" in line or "Error" in line]
+
+    def pixels_near(self, colour: str, tolerance: int = 6) -> int:
+        """How many screenshot pixels are within ``tolerance`` (per channel) of ``#rrggbb``: a drawn figure's colour."""
+        import numpy as np
+        from PIL import Image
+
+        target = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)])
+        image = np.asarray(Image.open(self.screenshot).convert("RGB")).astype(int)
+        return int((np.abs(image - target).max(axis=2) <= tolerance).sum())
+
+
+IMAGE_PROBE = (
+    '<script>addEventListener("load", function () { document.querySelectorAll("img").forEach(function (i) '
+    '{ i.dataset.decoded = i.naturalWidth + "x" + i.naturalHeight; }); });</script>'
+)
+"""Appended to a copy of the page for the DOM dump: each image's decoded size lands in the DOM as an attribute."""
+
+
+def render_in_chromium(page: Path, screenshot: Path, window: tuple[int, int] = (1280, 1000)) -> RenderedPage:
+    """Load ``page`` from disk in headless Chromium twice: ``--dump-dom`` (with console logging) and ``--screenshot``.
+
+    ``--enable-logging=stderr`` is what makes Chromium print the page's console (an uncaught exception is a
+    ``CONSOLE`` line); without it a script error leaves no trace on stderr.  The DOM is dumped from a copy of the
+    page with :data:`IMAGE_PROBE` added, so a figure whose inline PNG does not decode shows as 0 x 0.
+    """
+    import re
+
+    probe = page.with_name(f".{page.stem}.probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", f"{IMAGE_PROBE}</body>"), encoding="utf-8")
+    browser = chromium()
+    assert browser is not None, "no Chromium: skip the test with @pytest.mark.skipif(chromium() is None, ...)"
+    base = [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={window[0]},{window[1]}",
+            "--hide-scrollbars"]  # fmt: skip
+    dom = subprocess.run([*base, "--enable-logging=stderr", "--v=0", "--dump-dom", probe.as_uri()],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    probe.unlink()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    images = {}
+    for tag in re.findall(r"<img\b[^>]*>", dom.stdout):
+        css = re.search(r'class="([^"]*)"', tag)
+        size = re.search(r'data-decoded="(\d+)x(\d+)"', tag)
+        images[css.group(1) if css else ""] = (int(size.group(1)), int(size.group(2))) if size else (0, 0)
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    shot = subprocess.run([*base, f"--screenshot={screenshot}", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return RenderedPage(dom.stdout.replace(IMAGE_PROBE, ""), console, screenshot, images)

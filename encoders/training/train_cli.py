@@ -7,6 +7,8 @@ its rank from the environment torchrun sets.  Rerunning the same command resumes
 from the run folder's latest checkpoint.  Fine-tuning (the paper's NLI transfer):
 ``harness train --init RUN --pairs nli-pairs.jsonl --out runs/nli`` starts from RUN's trained
 model with a fresh optimiser and schedule (pairs from ``harness mine-pairs nli``).
+Every run folder gets ``report.png`` and ``report.html`` (the training curves), refreshed at each checkpoint
+and evaluation; ``harness train report RUN`` redraws them, also for a run still going.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 from pathlib import Path
 
 from harness.encoders.presets import PRESETS
+from harness.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,13 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fine-tune a trained cpt model: a 'harness train' run folder or a model folder (fresh optimiser and "
         "schedule; preset, backbone and delimiters come from it)",
     )
+    # --pairs and --out are required for training only (run_command says so): ``harness train report RUN`` has
+    # neither, and argparse checks a parent's required options even when a subcommand was given.
     start.add_argument(
         "--pairs",
         type=Path,
-        required=True,
-        help="pairs: a file, comma-separated files, a folder or a glob (JSON lines, .gz/.xz/.zst, Parquet)",
+        help="pairs: a file, comma-separated files, a folder or a glob (JSON lines, .gz/.xz/.zst, Parquet); required",
     )
-    start.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log, final model")
+    start.add_argument("--out", type=Path, help="run folder: checkpoints, log, final model, report; required")
     start.add_argument(
         "--delimiters", choices=("text", "special"), help="[ ] { } as text or tokens (default: text, or --init's)"
     )
@@ -79,9 +83,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     logs.add_argument("--data-dir", type=Path, help="datasets for --eval-task (also $HARNESS_DATA_DIR)")
     logs.add_argument("--peak-tflops", type=float, help="accelerator peak for MFU (default: data sheet of known GPUs)")
 
+    actions = parser.add_subparsers(dest="train_action", metavar="[report]", title="redraw a run's report")
+    report = actions.add_parser(
+        "report",
+        help="redraw RUN/report.png and RUN/report.html from the run's log (a finished or running run)",
+        description="Redraw a 'harness train' run's report (report.png, report.html) from its train_log.jsonl; "
+        "works while the run is still writing it.",
+    )
+    report.add_argument("run", type=Path, metavar="RUN", help="a 'harness train' run folder (its --out)")
+
 
 def run_command(args: argparse.Namespace) -> int:
     """``harness train``: build the settings from ``args`` and train (resuming when ``--out`` holds a run)."""
+    if getattr(args, "train_action", None) == "report":
+        return redraw_report(args.run)
+    missing = [flag for flag, value in (("--pairs", args.pairs), ("--out", args.out)) if value is None]
+    if missing:
+        raise UsageError(f"harness train: the following arguments are required: {', '.join(missing)}")
     from harness.encoders.training.trainer import TrainSettings, train
 
     settings = TrainSettings(
@@ -118,4 +136,14 @@ def run_command(args: argparse.Namespace) -> int:
     if os.environ.get("RANK", "0") == "0":
         hint = f"--encoder {args.preset} --checkpoint {final}" if args.preset else f"--encoder cpt:{final}"
         print(f"trained model in {final} (evaluate: harness run {hint})")
+        print(f"report: {args.out / 'report.html'}")
+    return 0
+
+
+def redraw_report(run: Path) -> int:
+    """``harness train report RUN``: draw the run's report from its log and say where it is."""
+    from harness.encoders.training.run_report import write_report
+
+    png, page = write_report(run)
+    print(f"report: {page} ({png.name} beside it)")
     return 0

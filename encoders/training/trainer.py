@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,7 +54,7 @@ from harness.encoders.training.sharding import (
     save_sharded_checkpoint,
     shard_model,
 )
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError, UsageError, one_line
 from harness.running.world import World, current_world
 
 LOG_FILE = "train_log.jsonl"
@@ -208,6 +209,7 @@ class _Trainer:
             loader.shutdown(wait=True, cancel_futures=True)
         final = self.run_dir / "final"
         self._export(model, final)
+        self._refresh_report()
         barrier(self.world)
         return final
 
@@ -297,6 +299,24 @@ class _Trainer:
         with (self.run_dir / LOG_FILE).open("a", encoding="utf-8") as log:
             log.write(json.dumps(record, sort_keys=True) + "\n")
         self._on_log(record)
+        if record.get("event") in ("checkpoint", "eval"):
+            self._refresh_report()
+
+    def _refresh_report(self) -> None:
+        """Main rank: redraw ``RUN/report.png`` and ``report.html`` (:mod:`.run_report`), so a running run has one.
+
+        A picture must never cost a training run: a failure to draw it is one warning line, and training goes on
+        (``harness train report RUN`` draws it again later).
+        """
+        if not self.world.is_main:
+            return
+        from harness.encoders.training.run_report import write_report
+
+        try:
+            write_report(self.run_dir)
+        except Exception as exc:
+            print(f"harness: warning: {self.run_dir}: training report not drawn ({type(exc).__name__}: "
+                  f"{one_line(exc)}); training goes on", file=sys.stderr, flush=True)  # fmt: skip
 
     def _initial_model(self) -> CptModel:
         settings = self.settings

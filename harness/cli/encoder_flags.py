@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UsageError
-from harness.options import PRECISIONS, parse_assignments
+from harness.options import BACKENDS, PRECISIONS, parse_assignments
 
 ENCODER_FLAGS: tuple[str, ...] = (
     "device",
     "batch_size",
     "batch_tokens",
     "precision",
+    "backend",
     "checkpoint",
     "untrained",
     "backbone",
@@ -46,6 +47,11 @@ def encoder_options_parent() -> argparse.ArgumentParser:
         "--batch-tokens", type=int, help="at most this many padded tokens per batch; --batch-size caps the rows"
     )
     group.add_argument("--precision", choices=PRECISIONS, help="auto, fp32, bf16, fp16 (CUDA), int8 (CPU)")
+    group.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="sentence-transformers encoders: torch, onnx or openvino (CPU, exported once)",
+    )
     group.add_argument("--checkpoint", type=Path, help="cpt encoders: trained weights (a model folder or a run)")
     group.add_argument(
         "--untrained", action="store_true", default=None, help="cpt encoders: the bare backbone, before training"

@@ -15,6 +15,11 @@ def add_parser(commands: Any) -> None:
     board_cmd.add_argument("folder", nargs="?", type=Path, default=Path("results"))
     board_cmd.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML page")
     board_cmd.add_argument("--markdown", type=Path, metavar="FILE", help="also write the tables as Markdown")
+    board_cmd.add_argument(
+        "--published", action="append", default=[], metavar="PATH",
+        help="also show published rows beside the runs (repeatable): an MTEB results folder "
+        "(embeddings-benchmark/results layout) or a TOML of published rows ('cpt-paper': the cpt paper's)",
+    )  # fmt: skip
 
 
 def run(host: PluginHost, args: argparse.Namespace) -> int:
@@ -22,6 +27,11 @@ def run(host: PluginHost, args: argparse.Namespace) -> int:
     from harness.results.tables import print_leaderboard
 
     board = build_leaderboard(args.folder)
+    if args.published:
+        from harness.results.published_sources import leaderboard_rows, rows_json
+
+        # Kept apart from the runs ('results', 'encoders'): published numbers are not results of this folder.
+        board["published"] = rows_json(leaderboard_rows(host, args.published, args.folder))
     write_json_atomic(args.folder / LEADERBOARD_FILE, board)
     order = host.catalog.leaderboard_order()
     print_leaderboard(board, order)

@@ -73,18 +73,23 @@ def write_text_atomic(path: Path, text: str) -> None:
     written (read-only, full, a file in the way) is one :class:`HarnessError` naming it; the temporary file is
     removed and whatever ``path`` held before is left as it was.
     """
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """:func:`write_text_atomic` for bytes (a PNG beside its page): the same temporary, sync, rename and mode."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+            "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
         )
     except OSError as exc:
         raise _write_error(path, exc) from exc
     try:
         with handle:
             os.chmod(handle.name, file_mode())
-            handle.write(text)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.results.charts import leaderboard_charts
 from harness.results.files import iter_results
-from harness.results.tables import FamilyGrid, family_grids
+from harness.results.tables import FamilyGrid, family_grids, registered_averages
 
 PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e")
 
@@ -31,8 +32,10 @@ table.scores th:first-child, table.scores td:first-child { text-align: left; }
 table.scores th { cursor: pointer; user-select: none; background: #f6f6f7; }
 table.scores th.sorted-desc::after { content: " \\25BC"; } table.scores th.sorted-asc::after { content: " \\25B2"; }
 table.scores td.avg { font-weight: 600; } td.best { background: #e8f3ea; }
+table.scores tr.published td { font-style: italic; color: #555; }
 details { margin: .3rem 0; } summary { cursor: pointer; }
 pre { background: #f6f6f7; padding: .6rem; overflow-x: auto; font-size: 12px; }
+img.figure { max-width: 100%; height: auto; display: block; margin: .5rem 0; } figure { margin: 0; }
 """
 
 SCRIPT = """
@@ -63,6 +66,7 @@ def html_leaderboard(board: dict[str, Any], order: Sequence[str] = (), folder: P
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(encoders)}
     sections = [_family_section(grid, colours) for grid in grids]
     runs = _runs_section(folder) if folder is not None else ""
+    charts = leaderboard_charts(board, grids, folder, registered_averages())
     generated = html.escape(str(board.get("generated", "")))
     version = html.escape(str(board.get("harness_version", "")))
     body = "\n".join(sections) if sections else "<p>no results yet</p>"
@@ -78,6 +82,7 @@ def html_leaderboard(board: dict[str, Any], order: Sequence[str] = (), folder: P
 <h1>cpt-harness leaderboard</h1>
 <p class="meta">{len(encoders)} encoder(s), {len(board["results"])} result(s); generated {generated} by harness
 {version}. Scores are main metrics x 100; family averages count each task once (its test split).</p>
+{charts}
 {body}
 {runs}
 <script>{SCRIPT}</script>
@@ -88,20 +93,28 @@ def html_leaderboard(board: dict[str, Any], order: Sequence[str] = (), folder: P
 
 def _family_section(grid: FamilyGrid, colours: dict[str, str]) -> str:
     header = "".join(f"<th>{html.escape(label)}</th>" for label in ["encoder", *grid.columns, "avg"])
-    best = [max((s for _, scores, _ in grid.rows if (s := scores[i]) is not None), default=None)
-            for i in range(len(grid.columns))]  # fmt: skip
+    # The best run is marked; a published row (harness leaderboard --published) is beside the runs, not among them.
+    best = [max((s for name, scores, _ in grid.rows if (s := scores[i]) is not None and name not in grid.published),
+                default=None) for i in range(len(grid.columns))]  # fmt: skip
     body = []
     for name, scores, average in grid.rows:
         cells = [f'<td data-value="{html.escape(name)}">{html.escape(name)}</td>']
+        published = name in grid.published
         for index, score in enumerate(scores):
-            mark = ' class="best"' if score is not None and score == best[index] and len(grid.rows) > 1 else ""
+            is_best = not published and score is not None and score == best[index] and len(grid.rows) > 1
+            mark = ' class="best"' if is_best else ""
             cells.append(f'<td{mark} data-value="{"" if score is None else score}">{_cell(score)}</td>')
         cells.append(f'<td class="avg" data-value="{"" if average is None else average}">{_cell(average)}</td>')
-        body.append(f"<tr>{''.join(cells)}</tr>")
+        row = f'<tr class="published" title="{html.escape("; ".join(grid.published[name]))}">' if published else "<tr>"
+        body.append(f"{row}{''.join(cells)}</tr>")
     table = (
         f'<table class="scores" data-family="{html.escape(grid.family)}"><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>"
     )
+    if grid.published:
+        items = "".join(f"<li>{html.escape(name)}: {html.escape('; '.join(sources))}</li>"
+                        for name, sources in grid.published.items())  # fmt: skip
+        table += f'<p class="meta">Rows marked published are published numbers, not runs of this harness:</p><ul class="meta">{items}</ul>'
     chart = _bar_chart(grid, colours)
     return f'<section id="{html.escape(grid.family)}"><h2>{html.escape(grid.title)}</h2>{table}{chart}</section>'
 

@@ -48,8 +48,8 @@ def html_report(report: PaperReport, folder: Path | str) -> str:
 <h1>The cpt paper's tables, from {where}</h1>
 <p class="meta">Neelakantan et al. 2022, "Text and Code Embeddings by Contrastive Pre-Training" (arXiv 2201.10005),
 Tables 2-7: encoders as rows, scores x 100 with one decimal as the paper prints them. A blank cell has no result
-(or see the notes); an average is printed only over a complete row. Rows marked "(published)" are the paper's,
-each cell with its source; only verified numbers are given. Click a header to sort.</p>
+(or see the notes); an average is printed only over a complete row. Rows marked "(published)" are published
+numbers (the paper's, or another --published source's), each cell with its source. Click a header to sort.</p>
 {sections}
 {notes}
 <script>{SCRIPT}</script>

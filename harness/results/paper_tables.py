@@ -304,8 +304,9 @@ HEADER = """# The cpt paper's tables, from {folder}
 
 Neelakantan et al. 2022, "Text and Code Embeddings by Contrastive Pre-Training" (arXiv 2201.10005), Tables 2-7:
 the folder's encoders as rows, scores x 100 with one decimal as the paper prints them. A blank cell has
-no result (or see the notes); an average is printed only over a complete row. Rows marked "(published)" are the
-paper's, each cell with its source in the numbered notes under its table; only verified numbers are given.
+no result (or see the notes); an average is printed only over a complete row. Rows marked "(published)" are
+published numbers (the paper's, or those of another `--published` source), each cell with its source in the
+numbered notes under its table; only verified numbers, and MTEB scores of the same task, split and metric, are given.
 """
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
@@ -54,6 +54,8 @@ class FamilyGrid:
     columns: list[str]
     rows: list[tuple[str, list[float | None], float | None]]
     """(encoder, main score per column, family average); scores as fractions, not x 100."""
+    published: dict[str, list[str]] = field(default_factory=dict)
+    """The rows that are published numbers, not runs (after the runs): row label -> where each cell is from."""
 
 
 def registered_averages() -> dict[str, tuple[str, ...]]:
@@ -117,10 +119,70 @@ def family_grids(
             complete = tasks <= {ref.rsplit("@", 1)[0] for ref in entry["scores"]}
             average = entry["families"].get(family) if complete else None
             rows.append((name, [scores.get(label) for label in labels], average))
+        published = _published_rows(board, family, labels, tasks, defaults)
+        rows += [(name, scores, average) for name, (scores, average, _) in published.items()]
         groups = {name: [_ref_label(ref, defaults) for ref in refs] for name, refs in averages.items()}
         labels, rows = _with_averages(labels, rows, groups)
-        grids.append(FamilyGrid(family, FAMILY_TITLES.get(family, family), labels, rows))
+        notes = {name: sources for name, (_, _, sources) in published.items()}
+        grids.append(FamilyGrid(family, FAMILY_TITLES.get(family, family), labels, rows, notes))
     return grids
+
+
+PUBLISHED_MARK = "published"
+
+
+def _published_rows(
+    board: dict[str, Any], family: str, labels: list[str], tasks: set[str], defaults: dict[str, str]
+) -> dict[str, tuple[list[float | None], float | None, list[str]]]:
+    """The board's published rows (``harness leaderboard --published``) for one family's columns.
+
+    Only the columns the runs have: a published row stands beside the runs, never adds a column (which would
+    leave every run's average blank).  A row's average, like a run's, needs every task of the family, each at
+    its default split (MTEB's SICK-R is sickr@full, not the sickr@test the runs' average counts).  Its label
+    says it is published, and from where (MTEB's version and the model's revision, or the paper's table).
+    """
+    by_row: dict[str, dict[str, dict[str, Any]]] = {}
+    for entry in board.get("published", []):
+        if entry["family"] != family:
+            continue
+        label = column_label(entry["task"], entry["split"], defaults.get(entry["task"], entry["default_split"]))
+        if label in labels:
+            by_row.setdefault(entry["row"], {})[label] = entry
+    rows: dict[str, tuple[list[float | None], float | None, list[str]]] = {}
+    for row, cells in by_row.items():
+        shown = [cells[label] for label in labels if label in cells]
+        scores: list[float | None] = [cells[label]["main_score"] if label in cells else None for label in labels]
+        at_default = {e["task"]: e["main_score"] for e in shown if e["split"] == e["default_split"]}
+        average = sum(at_default[t] for t in sorted(tasks)) / len(tasks) if tasks <= set(at_default) else None
+        rows[f"{row} ({PUBLISHED_MARK}: {_origin(shown)})"] = (scores, average, _sources(shown))
+    return rows
+
+
+def _sources(entries: list[dict[str, Any]]) -> list[str]:
+    """Where the cells are from: MTEB's files by folder, or each distinct citation."""
+    folders: dict[str, list[str]] = {}
+    others: list[str] = []
+    for entry in entries:
+        if entry.get("mteb"):
+            folder, _, name = str(entry["mteb"]["file"]).rpartition("/")
+            folders.setdefault(folder, []).append(name)
+        elif entry["source"] not in others:
+            others.append(entry["source"])
+    return [f"{folder}/ ({', '.join(names)})" for folder, names in folders.items()] + others
+
+
+def _origin(entries: list[dict[str, Any]]) -> str:
+    """Where a row's shown cells are from, in short: MTEB's versions and the model's revision, or the sources."""
+    mteb = [entry["mteb"] for entry in entries if entry.get("mteb")]
+    revisions = {m["revision"] for m in mteb}
+    if len(mteb) == len(entries) and len(revisions) == 1:
+        versions = sorted({str(m["mteb_version"]) for m in mteb}, key=_version_key)
+        return f"MTEB {'/'.join(versions)}, revision {next(iter(revisions))[:8]}"
+    return "; ".join(dict.fromkeys(str(entry["origin"]) for entry in entries))
+
+
+def _version_key(text: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else -1 for part in text.split("-")[0].split("."))
 
 
 def family_tables(board: dict[str, Any], order: Sequence[str] = ()) -> list[Table]:
@@ -133,7 +195,11 @@ def family_tables(board: dict[str, Any], order: Sequence[str] = ()) -> list[Tabl
             table.add_column(label, justify="right")
         table.add_column("avg", justify="right", style="cyan")
         for name, scores, average in grid.rows:
-            table.add_row(name, *[_cell(score) for score in scores], _cell(average))
+            style = "italic" if name in grid.published else None
+            table.add_row(name, *[_cell(score) for score in scores], _cell(average), style=style)
+        if grid.published:
+            table.caption = "Rows marked published are published numbers, not runs (harness leaderboard --published)."
+            table.caption_justify = "left"
         tables.append(table)
     return tables
 
@@ -147,6 +213,9 @@ def markdown_leaderboard(board: dict[str, Any], order: Sequence[str] = ()) -> st
                  "|---|" + "---:|" * (len(header) - 1)]  # fmt: skip
         for name, scores, average in grid.rows:
             lines.append("| " + " | ".join([name, *[_cell(s) for s in scores], _cell(average)]) + " |")
+        if grid.published:
+            lines += ["", "Rows marked published are published numbers, not runs of this harness:"]
+            lines += [f"- {name}: {'; '.join(sources)}" for name, sources in grid.published.items()]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n" if parts else "no results yet\n"
 

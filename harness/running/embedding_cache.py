@@ -2,7 +2,10 @@
 
 A vector is looked up by ``sha256(encoder fingerprint, text kind, text)``, so two
 tasks that embed the same sentence, a rerun with ``--force``, or another results
-folder all reuse it, and a changed model (another fingerprint) never does.
+folder all reuse it, and a changed model (another fingerprint) never does.  A text
+embedded with a prompt (:mod:`harness.prompts`) adds the prompt's text to the key: one
+encoder gives a text other prompts on other tasks (``scifact-query`` and ``query``), and
+those vectors differ; texts without a prompt keep the key they always had.
 
 Layout, under ``$HARNESS_HOME/cache/embeddings`` (or ``--cache DIR``):
 
@@ -90,9 +93,11 @@ def default_max_bytes() -> int:
     return value
 
 
-def text_key(fingerprint_sha256: str, kind: TextKind, text: str) -> str:
+def text_key(fingerprint_sha256: str, kind: TextKind, text: str, prompt: str | None = None) -> str:
+    """The cache key of ``text``; ``prompt``, the text of the prompt applied to it, when there was one."""
     digest = hashlib.sha256()
-    for part in (fingerprint_sha256, kind.value, text):
+    parts = (fingerprint_sha256, kind.value, text) if not prompt else (fingerprint_sha256, kind.value, text, prompt)
+    for part in parts:
         encoded = part.encode("utf-8", "surrogatepass")
         digest.update(len(encoded).to_bytes(8, "little"))  # length-prefixed: no two tuples share a byte string
         digest.update(encoded)
@@ -156,9 +161,11 @@ class EmbeddingCache:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def get(self, fingerprint_sha256: str, kind: TextKind, texts: Sequence[str], dim: int) -> dict[int, np.ndarray]:
-        """Cached vectors of ``texts`` by position; positions absent from the result must be encoded."""
-        keys = [text_key(fingerprint_sha256, kind, text) for text in texts]
+    def get(
+        self, fingerprint_sha256: str, kind: TextKind, texts: Sequence[str], dim: int, prompt: str | None = None
+    ) -> dict[int, np.ndarray]:
+        """Cached vectors of ``texts`` (with ``prompt``) by position; positions absent from the result must be encoded."""
+        keys = [text_key(fingerprint_sha256, kind, text, prompt) for text in texts]
         located: dict[str, list[tuple[int, int]]] = {}
         with self._connect() as db:
             for start in range(0, len(keys), LOOKUP_BATCH):
@@ -204,9 +211,15 @@ class EmbeddingCache:
     # -- writing ----------------------------------------------------------------------------
 
     def put(
-        self, encoder: str, fingerprint_sha256: str, kind: TextKind, texts: Sequence[str], vectors: np.ndarray
+        self,
+        encoder: str,
+        fingerprint_sha256: str,
+        kind: TextKind,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        prompt: str | None = None,
     ) -> None:
-        """Store newly encoded vectors as one shard, then keep the cache under its size limit."""
+        """Store newly encoded vectors (of ``texts`` with ``prompt``) as one shard, then keep the cache under its size limit."""
         if not texts:
             return
         array = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -223,7 +236,7 @@ class EmbeddingCache:
             sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
             size = path.stat().st_size
             now = time.time()
-            keys = [(text_key(fingerprint_sha256, kind, text), shard, row) for row, text in enumerate(texts)]
+            keys = [(text_key(fingerprint_sha256, kind, text, prompt), shard, row) for row, text in enumerate(texts)]
             with self._write() as db:
                 db.execute(
                     "INSERT INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

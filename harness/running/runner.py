@@ -36,6 +36,7 @@ from harness.data.locate import DataLocator, identity_names
 from harness.encoder import Capability, Encoder
 from harness.environment import device_description, software_versions
 from harness.errors import EncoderRaised, HarnessError, one_line
+from harness.prompts import TaskContext
 from harness.results.files import (
     SCHEMA_VERSION,
     canonical_sha256,
@@ -180,6 +181,7 @@ def _run_one(
             cache=cache,
             fingerprint_sha256=_cache_namespace(encoder_block),
             world=world,
+            task=TaskContext(task.name, task.family),
         )
         output = task.evaluate(session, files, split)
         session.settle()
@@ -361,6 +363,12 @@ def _record(
         "metrics": output.metrics,
         "n_examples": output.n_examples,
         "details": output.details,
+        # Only the prompts applied, by text kind: none (no key) for an encoder without prompts.
+        **(
+            {"prompts": {kind: p.to_record() for kind, p in sorted(session.prompts_applied.items())}}
+            if session.prompts_applied
+            else {}
+        ),
         **({"per_example": output.per_example.to_json()} if output.per_example and options.per_example else {}),
         "timings": {
             "encode_seconds": round(session.seconds, 4),

@@ -16,6 +16,13 @@ shards of about equal characters (the one measure of tokens every encoder
 shares), cut between chunks of :data:`CHUNK_TEXTS`, each rank encodes its own shard, and the vectors are gathered, so every
 rank returns the same matrix a single process would.  A task that shards its own
 work (retrieval's corpus) calls :meth:`EncodingSession.local` for this rank's texts.
+
+A session works for one task (``task``, a :class:`~harness.prompts.TaskContext`: the runner makes one per
+task).  Before encoding a kind of text it asks the encoder which prompt applies
+(:meth:`~harness.encoder.Encoder.prompt`, MTEB's resolution order, :mod:`harness.prompts`); a prompt's text
+joins the cache key, the encoder gets ``encode_with_prompt`` instead of ``encode``, and
+:attr:`EncodingSession.prompts_applied` keeps what was applied for the result file.  Encoders without
+prompts are asked nothing new (the base class answers None) and see ``encode(texts, kind)`` as before.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from tqdm.auto import tqdm
 
 from harness.encoder import Capability, Encoder, Ranking, TextKind
 from harness.errors import EncoderOutputError, EncoderRaised, HarnessError, one_line
+from harness.prompts import Prompt, TaskContext
 from harness.running.embedding_cache import EmbeddingCache
 from harness.running.world import World
 
@@ -49,10 +57,12 @@ class EncodingSession:
         cache: EmbeddingCache | None = None,
         fingerprint_sha256: str | None = None,
         world: World | None = None,
+        task: TaskContext | None = None,
     ) -> None:
         """``cache`` (with the encoder's ``fingerprint_sha256``) supplies vectors encoded before and keeps new ones.
 
-        ``world``: the ranks that share the encoding (default: this process alone).
+        ``world``: the ranks that share the encoding (default: this process alone).  ``task``: the task the
+        vectors are for, which the encoder's prompt may depend on (None: no task, prompts by kind alone).
         """
         if cache is not None and not fingerprint_sha256:
             raise ValueError("an embedding cache needs the encoder's fingerprint_sha256")
@@ -62,6 +72,10 @@ class EncodingSession:
         self.cache = cache
         self.fingerprint_sha256 = fingerprint_sha256 or ""
         self.world = world or World()
+        self.task = task
+        self._prompts: dict[TextKind, Prompt | None] = {}
+        self.prompts_applied: dict[str, Prompt] = {}
+        """The prompt applied to each kind of text this session embedded (only kinds that had one)."""
         self._local_counts = np.zeros(3, dtype=np.int64)
         """Texts requested, from the cache and encoded by :meth:`local` on this rank, not yet in the totals."""
         self.seconds = 0.0
@@ -84,6 +98,13 @@ class EncodingSession:
             return self._encode(texts, TextKind(kind), shared=False)
         finally:
             self.seconds += time.perf_counter() - started
+
+    def use_task(self, task: TaskContext | None) -> None:
+        """Work for ``task`` from now on (the MTEB bridge, whose one session serves every MTEB task it is given)."""
+        if task != self.task:
+            self.task = task
+            self._prompts = {}
+            self.prompts_applied = {}
 
     def counts(self) -> tuple[int, int, int]:
         """Texts requested, taken from the cache and encoded, over every rank's work so far."""
@@ -156,7 +177,9 @@ class EncodingSession:
         slot = {text: i for i, text in enumerate(unique)}
         dim = int(self.encoder.dim or 0)
         vectors = np.empty((len(unique), dim), dtype=np.float32)
-        cached = self.cache.get(self.fingerprint_sha256, kind, unique, dim) if self.cache is not None else {}
+        prompt = self._prompt(kind)
+        cache = self.cache
+        cached = cache.get(self.fingerprint_sha256, kind, unique, dim, prompt_text(prompt)) if cache is not None else {}
         lacking = np.ones(len(unique), dtype=bool)
         lacking[list(cached)] = False
         lacking = world.union(lacking)  # a text any rank lacks is encoded: every rank then splits the same list
@@ -173,14 +196,16 @@ class EncodingSession:
             self._local_counts = np.add(self._local_counts, counts)
         mine, error = np.empty((0, dim), dtype=np.float32), None
         try:
-            mine = self._encode_rows(unique, order[start:stop], kind, dim, start)
+            mine = self._encode_rows(unique, order[start:stop], kind, dim, start, prompt)
         except Exception as exc:  # every rank must hear of it before the gather
             error = exc
         world.agree(error)
         vectors[order] = world.all_gather_rows(mine)
         return _reorder(vectors, slot, texts)
 
-    def _encode_rows(self, unique: list[str], rows: list[int], kind: TextKind, dim: int, offset: int) -> np.ndarray:
+    def _encode_rows(
+        self, unique: list[str], rows: list[int], kind: TextKind, dim: int, offset: int, prompt: Prompt | None
+    ) -> np.ndarray:
         """The vectors of ``unique[rows]``, a chunk per call to the encoder, each chunk cached as it comes."""
         out = np.empty((len(rows), dim), dtype=np.float32)
         with tqdm(
@@ -193,12 +218,31 @@ class EncodingSession:
         ) as bar:
             for start in range(0, len(rows), self.chunk_texts):
                 chunk = [unique[i] for i in rows[start : start + self.chunk_texts]]
-                vectors = self._checked(self._call(self.encoder.encode, chunk, kind), len(chunk), dim, offset + start)
+                if prompt is None:
+                    raw = self._call(self.encoder.encode, chunk, kind)
+                else:
+                    raw = self._call(self.encoder.encode_with_prompt, chunk, kind, prompt)
+                vectors = self._checked(raw, len(chunk), dim, offset + start)
                 out[start : start + len(chunk)] = vectors
                 if self.cache is not None:
-                    self.cache.put(self._name(), self.fingerprint_sha256, kind, chunk, vectors)
+                    self.cache.put(self._name(), self.fingerprint_sha256, kind, chunk, vectors, prompt_text(prompt))
                 bar.update(len(chunk))
         return out
+
+    def _prompt(self, kind: TextKind) -> Prompt | None:
+        """The encoder's prompt for ``kind`` texts of this session's task, asked once and remembered."""
+        if kind not in self._prompts:
+            ask = getattr(self.encoder, "prompt", None)  # an object that only quacks like an Encoder has none
+            prompt = self._call(ask, self.task, kind) if ask is not None else None
+            if prompt is not None and not (isinstance(prompt, Prompt) and isinstance(prompt.text, str)):
+                raise EncoderOutputError(
+                    f"encoder {self._name()!r} returned {type(prompt).__name__} from prompt(), not a Prompt or None"
+                )
+            self._prompts[kind] = prompt
+        prompt = self._prompts[kind]
+        if prompt is not None and prompt.text:  # an empty prompt is an explicit "none" (a model's entry switched off)
+            self.prompts_applied[kind.value] = prompt
+        return prompt
 
     def _progress_disabled(self) -> bool | None:
         # None lets tqdm decide: bars on a terminal, quiet when output is a pipe or file; one rank's bar only.
@@ -229,6 +273,11 @@ class EncodingSession:
                 f"first at sorted text {offset + bad})"
             )
         return array
+
+
+def prompt_text(prompt: Prompt | None) -> str | None:
+    """What the cache key adds for ``prompt``: its text, or nothing for no prompt or an empty one (the same vectors)."""
+    return prompt.text if prompt is not None and prompt.text else None
 
 
 def _check_texts(texts: Sequence[str]) -> None:

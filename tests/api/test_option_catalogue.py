@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness.pluginhost import get_host
 from helpers import function_source
 
+PROMPTS = "baselines/test_prompts.py::test_task_kind_beats_family_kind_beats_kind"
 MODEL = {  # harness.ModelOptions, shared by every neural encoder
     "precision": "api/test_encoder_options.py::test_the_label_follows_the_options_that_change_the_vectors",
     "batch_size": "api/test_encoder_options.py::test_batch_tokens_forms_token_budget_batches",
@@ -20,9 +21,14 @@ CPT = "api/test_encoder_options.py::test_cpt_options_name_their_results"
 CPT_PATH = "cpt/test_training.py::test_trained_checkpoint_evaluates_through_harness_run"
 OPTION_TESTS: dict[str, dict[str, str]] = {
     "EncoderOptions": {},
-    "ModelOptions": MODEL,
+    "SbertOptions": {
+        **MODEL,
+        "prompts": PROMPTS,
+        "backend": "baselines/test_backends.py::test_int8_is_the_backends_own_quantised_export",
+    },
     "PooledOptions": {
         **MODEL,
+        "prompts": "baselines/test_prompts.py::test_hf_prepends_the_prompt_to_each_text",
         "pooling": "api/test_encoder_options.py::test_the_label_follows_the_options_that_change_the_vectors",
         "max_length": "api/test_encoder_options.py::test_the_label_follows_the_options_that_change_the_vectors",
     },

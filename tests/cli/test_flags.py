@@ -26,6 +26,7 @@ FLAG_TESTS: dict[str, dict[str, str]] = {
         "--batch-size": "api/test_encoder_options.py::test_batch_tokens_forms_token_budget_batches",
         "--batch-tokens": "api/test_encoder_options.py::test_batch_tokens_forms_token_budget_batches",
         "--precision": "api/test_encoder_options.py::test_an_option_the_encoder_does_not_read_is_refused_before_any_work",
+        "--backend": "baselines/test_backends.py::test_minilm_on_onnx_through_harness_run_scores_as_torch_and_reuses_its_export",
         "--checkpoint": "cpt/test_training.py::test_trained_checkpoint_evaluates_through_harness_run",
         "--untrained": "api/test_encoder_options.py::test_cpt_options_name_their_results",
         "--backbone": "cpt/test_cpt_model.py::test_untrained_preset_can_point_at_a_local_backbone",
@@ -50,6 +51,7 @@ FLAG_TESTS: dict[str, dict[str, str]] = {
     "leaderboard": {
         "--html": "results/test_compare_and_pages.py::test_markdown_and_html_leaderboards",
         "--markdown": "results/test_compare_and_pages.py::test_markdown_and_html_leaderboards",
+        "--published": "results/test_published_mteb.py::test_leaderboard_shows_published_rows_marked_with_version_and_revision",
     },
     "report": {
         "--paper": "results/test_paper_report.py::test_report_lays_results_out_as_the_paper_tables",
@@ -64,6 +66,7 @@ FLAG_TESTS: dict[str, dict[str, str]] = {
         "--batch-size": "cli/test_flags.py::test_check_label_and_option_long_form",
         "--batch-tokens": "cli/test_flags.py::test_check_label_and_option_long_form",
         "--precision": "cli/test_flags.py::test_check_label_and_option_long_form",
+        "--backend": "baselines/test_backends.py::test_torch_only_precisions_are_refused_with_a_backend",
         "--checkpoint": "cpt/test_training.py::test_trained_checkpoint_evaluates_through_harness_run",
         "--untrained": "cli/test_flags.py::test_check_label_and_option_long_form",
         "--backbone": "cli/test_flags.py::test_check_label_and_option_long_form",
@@ -86,6 +89,9 @@ FLAG_TESTS: dict[str, dict[str, str]] = {
         "--confidence": "cli/test_flags.py::test_compare_resamples_confidence_and_seed",
         "--seed": "cli/test_flags.py::test_compare_resamples_confidence_and_seed",
         "--report": "results/test_compare_and_pages.py::test_compare_prints_intervals_for_two_encoders",
+        "--published": "results/test_published_mteb.py::test_reference_runs_agree_with_the_published_scores",
+        "--model": "results/test_published_mteb.py::test_reference_runs_agree_with_the_published_scores",
+        "--html": "results/test_compare_and_pages.py::test_compare_html_is_a_forest_plot_of_compares_rows",
     },
     "cache": {
         "--cache": "running/test_cache.py::test_runs_reuse_vectors_and_the_cache_command",

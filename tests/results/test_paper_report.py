@@ -19,7 +19,7 @@ import pytest
 from harness.results.files import canonical_sha256, result_path
 from harness.results.paper_tables import CPT_TABLES
 from harness.results.published_rows import CPT_PAPER_ROWS
-from helpers import REPO, schema_validator
+from helpers import REPO, chromium, render_in_chromium, schema_validator
 
 VALIDATE = schema_validator("result.schema.json")
 TABLE_7 = next(table for table in CPT_TABLES if table.number == 7)
@@ -280,3 +280,13 @@ def test_the_layouts_are_the_suites_tasks() -> None:
     assert columns[2] == list(FAMILY_SUITES["classification"][0])
     assert columns[4] == list(FAMILY_SUITES["sts"][0])
     assert columns[6] == [task for task in BEIR_SUITE if task not in ("beir-nq", "beir-msmarco")]
+
+
+@pytest.mark.skipif(chromium() is None, reason="needs Chromium (Debian package 'chromium')")
+def test_the_paper_page_renders_in_headless_chromium(cli, small: Path, tmp_path: Path) -> None:
+    page = tmp_path / "paper.html"
+    assert cli("report", "--paper", small, "--html", page).code == 0
+    rendered = render_in_chromium(page, tmp_path / "paper.png")
+    assert rendered.dom.count('<table class="scores"') == 6 and "84.6" in rendered.dom
+    assert not rendered.script_errors, rendered.console
+    assert (tmp_path / "paper.png").stat().st_size > 10_000

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.file_hashes import content_sha256
+from harness.data.jsonlines import utf8_lines
 from harness.encoders.training.pairs import Pair, _ragged, pair_from_record
 from harness.errors import DataError, HarnessError
 from harness.home import harness_home, remove_stale_partials
@@ -224,14 +225,7 @@ def _jsonl_records(path: Path) -> Iterator[tuple[int, Any]]:
     label = str(path)
     try:
         with _open_binary(path) as handle:
-            for number, raw in enumerate(handle, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    where = f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
-                    raise DataError(label, f"not UTF-8 ({where})", number) from None
-                if number == 1:
-                    line = line.removeprefix("\ufeff")
+            for number, line in utf8_lines(handle, label):
                 if not line.strip():
                     continue
                 try:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.data.jsonlines import utf8_lines
 from harness.errors import DataError
 from harness.file_modes import file_mode
 from harness.results.files import fsync_dir
@@ -121,15 +122,7 @@ def read_pairs(path: str | os.PathLike[str]) -> list[Pair]:
     pairs: list[Pair] = []
     first_line = 0
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    label, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", number
-                ) from None
-            if number == 1:
-                line = line.removeprefix("\ufeff")
+        for number, line in utf8_lines(handle, label):
             if not line.strip():
                 continue
             try:

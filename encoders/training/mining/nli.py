@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data.jsonlines import json_objects
+from harness.data.jsonlines import json_objects, utf8_lines
 from harness.encoders.training.mining.shared import FileShard, MiningReport, counted
 from harness.encoders.training.pairs import Pair
 from harness.errors import DataError, HarnessError, UsageError
@@ -202,13 +202,8 @@ def _decoded_lines(path: Path, label: str) -> Iterator[str]:
     except OSError as exc:
         raise DataError(label, f"cannot read: {exc.strerror or exc}") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                where = f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
-                raise DataError(label, f"not UTF-8 ({where})", number) from None
-            yield line.removeprefix("\ufeff") if number == 1 else line
+        for _, line in utf8_lines(handle, label):
+            yield line
 
 
 def _string(record: dict[str, Any], name: str, label: str, line: int) -> str:

@@ -27,6 +27,7 @@ SAMPLE_FLAGS: dict[str, list[str]] = {
     "backbone": ["--backbone", "micro"],
     "max_length": ["--max-length", "8"],
     "pooling": ["--pooling", "mean"],
+    "backend": ["--backend", "onnx"],
 }
 
 

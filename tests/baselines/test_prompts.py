@@ -108,7 +108,7 @@ def test_task_kind_beats_family_kind_beats_kind(cli, tiny_sbert: Path, tmp_path:
     for start in range(3):
         given = dict(list(tiers.items())[start:])
         out = tmp_path / f"results-{start}"
-        result = cli(*base, "--out", out, *prompts_option(given))
+        result = cli(*base, "--out", out, "-o", f"prompts={json.dumps(given)}")
         assert result.code == 0, result.err
         record = only(read_results(out), f"{task}@test")
         applied.append(record["prompts"]["query"])
@@ -185,9 +185,7 @@ def test_hf_prepends_the_prompt_to_each_text(cli, tiny_bert: Path, tmp_path: Pat
     """``hf:`` with a prompt embeds exactly what it embeds for the texts with the prompt written before them."""
     plain, prefixed = sts_file(tmp_path / "plain.jsonl"), sts_file(tmp_path / "prefixed.jsonl", "the man ")
     base = ["run", "--encoder", f"hf:{tiny_bert}", "--no-progress", "--no-cache"]
-    assert (
-        cli(*base, "--tasks", f"sts:{plain}", "--out", tmp_path / "a", *prompts_option({"sts": "the man "})).code == 0
-    )
+    assert cli(*base, "--tasks", f"sts:{plain}", "--out", tmp_path / "a", "-o", 'prompts={"sts": "the man "}').code == 0
     assert cli(*base, "--tasks", f"sts:{prefixed}", "--out", tmp_path / "b").code == 0
     with_prompt = only(read_results(tmp_path / "a"), f"sts:{plain}@test")
     written = only(read_results(tmp_path / "b"), f"sts:{prefixed}@test")

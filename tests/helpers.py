@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -67,7 +68,15 @@ def build_tiny_bert(folder: Path, *, max_positions: int = 64) -> Path:
         max_position_embeddings=max_positions,
     )
     BertModel(config).save_pretrained(folder)
-    BertTokenizerFast(vocab_file=str(vocab_file)).save_pretrained(folder)
+    # transformers 5 takes the vocabulary as ``vocab`` (and drops ``vocab_file`` silently: every word was [UNK]);
+    # 4.x, which the fast-path env pins, takes ``vocab_file``.
+    if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters:
+        tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)})
+    else:
+        tokenizer = BertTokenizerFast(vocab_file=str(vocab_file))
+    unknown = tokenizer.convert_tokens_to_ids("[UNK]")
+    assert unknown not in tokenizer(" ".join(TINY_WORDS[:5]))["input_ids"], "the tiny tokenizer lost its vocabulary"
+    tokenizer.save_pretrained(folder)
     return folder
 
 

@@ -31,29 +31,14 @@ PAIRS = [
 ]
 
 
-def with_vocabulary(model: Path, vocab_file: Path) -> Path:
-    """``model`` with a tokenizer that knows the tiny words.
-
-    The helpers' tokenizer is built with ``vocab_file=``, which transformers 5 no longer reads (it takes
-    ``vocab=``), so every word there is ``[UNK]`` and a vector depends on a text's length alone; prompts
-    need the words to tell "the man" from "a dog".
-    """
-    from transformers import BertTokenizerFast
-
-    BertTokenizerFast(vocab=str(vocab_file)).save_pretrained(model)
-    return model
-
-
 @pytest.fixture(scope="module")
 def tiny_sbert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-sbert")
-    return with_vocabulary(build_tiny_sbert(folder), folder / "hf-vocab.txt")
+    return build_tiny_sbert(tmp_path_factory.mktemp("tiny-sbert"))
 
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    return with_vocabulary(build_tiny_bert(folder / "model"), folder / "model-vocab.txt")
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert") / "model")
 
 
 def sts_file(path: Path, prefix: str = "") -> Path:
@@ -201,7 +186,7 @@ def test_sentence_transformers_applies_the_prompt_with_the_librarys_pooling_rule
     """``include_prompt=False`` pooling leaves the prompt's tokens out, as ``SentenceTransformer.encode(prompt=)`` does."""
     from sentence_transformers import SentenceTransformer, models
 
-    hf_dir = with_vocabulary(build_tiny_bert(tmp_path / "hf"), tmp_path / "hf-vocab.txt")
+    hf_dir = build_tiny_bert(tmp_path / "hf")
     transformer = models.Transformer(str(hf_dir), max_seq_length=32)
     width = transformer.get_embedding_dimension()
     pooling = models.Pooling(width, pooling_mode="mean", include_prompt=False)

@@ -56,8 +56,6 @@ def build_tiny_bert(folder: Path, *, max_positions: int = 64) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]
-    vocab_file = folder.parent / f"{folder.name}-vocab.txt"
-    vocab_file.write_text("\n".join(vocab) + "\n")
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(vocab),
@@ -73,6 +71,8 @@ def build_tiny_bert(folder: Path, *, max_positions: int = 64) -> Path:
     if "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters:
         tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)})
     else:
+        vocab_file = folder.parent / f"{folder.name}-vocab.txt"
+        vocab_file.write_text("\n".join(vocab) + "\n")
         tokenizer = BertTokenizerFast(vocab_file=str(vocab_file))
     unknown = tokenizer.convert_tokens_to_ids("[UNK]")
     assert unknown not in tokenizer(" ".join(TINY_WORDS[:5]))["input_ids"], "the tiny tokenizer lost its vocabulary"
